@@ -1,0 +1,246 @@
+"""`lmbench corpora | models | run | report | compare`.
+
+Usage errors (unknown corpus or model, malformed --set, missing data, unavailable device) exit
+with status 2 and one line on stderr; a suite with failed runs exits 1 after recording them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import LmbenchError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage block
+        raise SystemExit(_fail(f"{message} (see `{self.prog} --help`)"))
+
+
+def _fail(message: str) -> int:
+    print(f"lmbench: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir",
+        help="offline corpus mirror laid out like shared/corpora "
+        "(default: $LMBENCH_DATA, else download into the XDG cache)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="lmbench", description="Language-model families under one evaluation protocol."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser(
+        "corpora", help="list corpora: availability, checksums, token counts, OOV rates"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--download", action="store_true", help="download corpora that are missing")
+    _add_data_dir(p)
+
+    sub.add_parser("models", help="list model spec names")
+
+    p = sub.add_parser("run", help="run one model on one corpus, or a named suite")
+    what = p.add_argument_group("what to run (a single run, or --suite)")
+    what.add_argument(
+        "--corpus", help="ptb, wikitext2, brown, or a directory with train/valid/test.txt"
+    )
+    what.add_argument("--model", help="a model spec name, e.g. add1-2 (see `lmbench models`)")
+    what.add_argument("--suite", help="a named suite (quick, history)")
+    how = p.add_argument_group("how (single runs)")
+    how.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        default=[],
+        help="override a model or vocab setting, e.g. --set k=0.5 --set vocab.min_count=2",
+    )
+    how.add_argument("--mode", default="stream", help="stream (default) or sentence")
+    how.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    how.add_argument("--budget-seconds", type=float, help="training wall-clock limit")
+    how.add_argument(
+        "--budget-tokens", type=int, help="training-token limit (a count model: train slice)"
+    )
+    how.add_argument("--seed", type=int, default=0)
+    how.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    out = p.add_argument_group("output")
+    out.add_argument("--out", help="output folder (default results/<suite>/<host>-<date>)")
+    out.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep ok/skipped runs already in --out, rerun failed ones",
+    )
+    _add_data_dir(p)
+
+    p = sub.add_parser("report", help="Markdown report of every *.jsonl under DIR")
+    p.add_argument("dir")
+    p.add_argument("--out", help="report file (default DIR/report.md)")
+
+    p = sub.add_parser("compare", help="compare two result sets; exit 1 on a regression")
+    p.add_argument("base")
+    p.add_argument("new")
+    p.add_argument("--out", help="also write the Markdown table here")
+    return parser
+
+
+def cmd_corpora(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .corpora import corpus_names, describe, load_corpus
+
+    rows = []
+    for name in corpus_names():
+        try:
+            rows.append(describe(load_corpus(name, args.data_dir, download=args.download)))
+        except LmbenchError as exc:
+            rows.append({"corpus": name, "available": False, "verified": False, "error": str(exc)})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table(title="lmbench corpora")
+    for col in (
+        "corpus",
+        "available",
+        "verified",
+        "vocab",
+        "train tokens",
+        "valid tokens",
+        "test tokens",
+        "valid OOV",
+        "test OOV",
+    ):
+        table.add_column(col)
+    for r in rows:
+        if not r["available"]:
+            table.add_row(r["corpus"], "no", "no", "-", r["error"][:80], "", "", "", "")
+            continue
+        s = r["splits"]
+        table.add_row(
+            r["corpus"],
+            "yes",
+            "yes" if r["verified"] else "n/a",
+            f"{r['vocab_size']:,}",
+            *(f"{s[k]['tokens']:,}" for k in ("train", "valid", "test")),
+            *(f"{s[k]['oov_rate']:.2%}" for k in ("valid", "test")),
+        )
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .models.registry import REGISTRY
+
+    for entry in REGISTRY:
+        print(f"{entry.example:<10} {entry.help}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from rich.console import Console
+
+    from .plan import RunSpec, plan
+    from .progress import SuiteDisplay, summary_table
+    from .runner import default_out_dir, latest_out_dir, run_planned
+    from .settings import parse_sets
+    from .suites import get_suite
+
+    if args.suite and (args.corpus or args.model):
+        return _fail("give either --suite or --corpus with --model, not both")
+    if args.suite:
+        suite = get_suite(args.suite)
+        if args.set:
+            return _fail("--set applies to single runs; a suite's runs carry their own settings")
+        specs, suite_name = list(suite.runs), suite.name
+    else:
+        if not (args.corpus and args.model):
+            return _fail("a run needs --corpus and --model (or --suite)")
+        specs = [
+            RunSpec(
+                args.corpus,
+                args.model,
+                parse_sets(args.set),
+                args.mode,
+                args.device,
+                args.seed,
+                args.budget_seconds,
+                args.budget_tokens,
+                args.threads,
+            )
+        ]
+        suite_name = "adhoc"
+    planned = [plan(spec, suite_name, args.data_dir) for spec in specs]
+    if args.out:
+        out_dir = Path(args.out)
+    elif args.resume:
+        out_dir = latest_out_dir(suite_name) or default_out_dir(suite_name)
+    else:
+        out_dir = default_out_dir(suite_name)
+    records = run_planned(planned, out_dir, args.data_dir, args.resume, SuiteDisplay(len(planned)))
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    console.print(summary_table(records))
+    console.print(f"records: {out_dir / 'runs.jsonl'}", highlight=False)
+    failed = [r for r in records if r["status"] == "failed"]
+    if failed:
+        print(
+            f"lmbench: {len(failed)} of {len(records)} runs failed (recorded in {out_dir}); "
+            f"rerun them with --resume --out {out_dir}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    path = write_report(Path(args.dir), Path(args.out) if args.out else None)
+    print(path)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare_paths
+
+    markdown, regressions = compare_paths(Path(args.base), Path(args.new))
+    print(markdown)
+    if args.out:
+        Path(args.out).write_text(markdown)
+    return 1 if regressions else 0
+
+
+COMMANDS = {
+    "corpora": cmd_corpora,
+    "models": cmd_models,
+    "run": cmd_run,
+    "report": cmd_report,
+    "compare": cmd_compare,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "data_dir", None):
+        args.data_dir = str(Path(args.data_dir).expanduser().resolve())
+        os.environ["LMBENCH_DATA"] = args.data_dir
+    try:
+        return COMMANDS[args.command](args)
+    except LmbenchError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        print("lmbench: interrupted; records already written are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

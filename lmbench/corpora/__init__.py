@@ -1,0 +1,174 @@
+"""Corpora: the named ones (`ptb`, `wikitext2`, `brown`) and any directory of plain text.
+
+`load_corpus` returns every split as one int32 id array with an <eos> after each line, the
+vocabulary (train only) and the corpus checksum that every run record carries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError, UsageError
+from ..vocab import Vocab
+from .fetch import DATA_ENV, Located, digest, locate
+from .readers import brown_lines, read_lines
+from .specs import CORPORA, CorpusSpec
+
+SPLITS = ("train", "valid", "test")
+DIRECTORY_FILES = {split: f"{split}.txt" for split in SPLITS}
+
+
+@dataclass(frozen=True)
+class Split:
+    name: str
+    ids: np.ndarray  # int32 token ids, one <eos> after every line
+    eos_positions: np.ndarray  # int64 index of each line's <eos> in `ids`
+    words: int  # tokens without the <eos>s
+    oov_words: int  # words mapped to <unk> because the train split did not admit them
+
+    @property
+    def tokens(self) -> int:
+        return int(self.ids.size)
+
+    @property
+    def lines(self) -> int:
+        return int(self.eos_positions.size)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str
+    sha256: str  # of the per-file sha256s, in split order: identifies the exact bytes used
+    vocab: Vocab
+    splits: dict[str, Split]
+    origin: str  # mirror / cache / URL / directory path
+    vocab_settings: dict
+
+
+def is_directory_corpus(name: str) -> bool:
+    return name not in CORPORA and (os.sep in name or Path(name).is_dir())
+
+
+def corpus_names() -> list[str]:
+    return sorted(CORPORA)
+
+
+def check_corpus_name(name: str) -> None:
+    if name in CORPORA:
+        return
+    if is_directory_corpus(name):
+        if not Path(name).is_dir():
+            raise UsageError(f"corpus directory {name!r} does not exist")
+        missing = [f for f in DIRECTORY_FILES.values() if not (Path(name) / f).exists()]
+        if missing:
+            raise UsageError(
+                f"corpus directory {name!r} lacks {', '.join(missing)}: a directory corpus needs "
+                f"train.txt, valid.txt and test.txt (UTF-8, one sentence per line)"
+            )
+        return
+    raise UsageError(
+        f"unknown corpus {name!r}; choose one of {', '.join(corpus_names())} or a directory "
+        f"holding train.txt, valid.txt and test.txt"
+    )
+
+
+def locate_files(name: str, data_dir=None, download: bool = True) -> dict[str, Located]:
+    """Verified local paths of the corpus's files, keyed as in its spec."""
+    check_corpus_name(name)
+    if name in CORPORA:
+        return {key: locate(f, data_dir, download) for key, f in CORPORA[name].files.items()}
+    return {
+        split: Located(Path(name) / fname, "directory") for split, fname in DIRECTORY_FILES.items()
+    }
+
+
+def corpus_sha256(files: dict[str, Located]) -> str:
+    joined = "\n".join(f"{key} {digest(located.path)}" for key, located in sorted(files.items()))
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def load_corpus(
+    name: str,
+    data_dir=None,
+    min_count: int | None = None,
+    max_size: int | None = None,
+    download: bool = True,
+) -> Corpus:
+    files = locate_files(name, data_dir, download)
+    spec: CorpusSpec | None = CORPORA.get(name)
+    if spec is not None and spec.reader == "brown":
+        lines = brown_lines(files["archive"].path)
+    else:
+        lines = {split: read_lines(files[split].path) for split in SPLITS}
+    for split, split_lines in lines.items():
+        if not any(split_lines):
+            raise DataError(f"{name}: split {split!r} is empty")
+    settings = {
+        "min_count": min_count if min_count is not None else (spec.min_count if spec else 1),
+        "max_size": max_size,
+    }
+    vocab = Vocab.build(lines["train"], **settings)
+    splits = {}
+    for split in SPLITS:
+        ids, eos_positions, oov = vocab.encode(lines[split])
+        words = int(ids.size - eos_positions.size)
+        splits[split] = Split(split, ids, eos_positions, words, oov)
+    origin = ", ".join(sorted({located.origin for located in files.values()}))
+    return Corpus(
+        name=spec.name if spec else str(Path(name)),
+        sha256=corpus_sha256(files),
+        vocab=vocab,
+        splits=splits,
+        origin=origin,
+        vocab_settings=settings,
+    )
+
+
+def describe(corpus: Corpus) -> dict:
+    """What `lmbench corpora` prints: counts per split, vocabulary, OOV rates."""
+    spec = CORPORA.get(corpus.name)
+    out = {
+        "corpus": corpus.name,
+        "title": spec.title if spec else "directory of plain text",
+        "available": True,
+        "verified": bool(spec),
+        "origin": corpus.origin,
+        "sha256": corpus.sha256,
+        "vocab_size": corpus.vocab.size,
+        "vocab_settings": corpus.vocab_settings,
+        "splits": {},
+    }
+    for split in SPLITS:
+        s = corpus.splits[split]
+        unk = int(np.count_nonzero(s.ids == corpus.vocab.unk))
+        out["splits"][split] = {
+            "lines": s.lines,
+            "words": s.words,
+            "tokens": s.tokens,
+            "oov_rate": s.oov_words / max(s.words, 1),
+            "unk_rate": unk / s.tokens,
+        }
+    if spec:
+        out["published_tokens"] = spec.published_tokens or None
+        out["published_vocab"] = spec.published_vocab
+        out["notes"] = spec.notes or None
+    return out
+
+
+__all__ = [
+    "DATA_ENV",
+    "SPLITS",
+    "Corpus",
+    "Split",
+    "check_corpus_name",
+    "corpus_names",
+    "corpus_sha256",
+    "describe",
+    "load_corpus",
+    "locate_files",
+]

@@ -1,0 +1,21 @@
+"""Errors a user can act on. The CLI turns each into one line on stderr and exit status 2."""
+
+
+class LmbenchError(Exception):
+    """Base class: the message says what was wrong and what to do."""
+
+
+class UsageError(LmbenchError):
+    """Bad command line: unknown corpus or model, malformed --set, unavailable device."""
+
+
+class DataError(LmbenchError):
+    """A corpus file is missing, corrupted, undecodable or empty. The message names the file."""
+
+
+class ProtocolError(LmbenchError):
+    """A model broke the evaluation protocol (wrong number of predicted tokens, bad values)."""
+
+
+class SkipRun(LmbenchError):
+    """A run that cannot happen here (a peer tool is absent): recorded as `skipped` with the reason."""

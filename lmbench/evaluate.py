@@ -1,0 +1,62 @@
+"""The one evaluator: every model's perplexity comes from here, in both modes.
+
+Perplexity = exp(mean negative log-likelihood in nats) over every predicted token, each counted
+exactly once (the count is asserted); bits per token = mean NLL / ln 2.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ProtocolError
+from .measure import Stopwatch
+from .protocol import Segments
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    tokens: int
+    nll_nats: float  # total
+    seconds: float
+    log_probs: np.ndarray  # float64, one per predicted token
+
+    @property
+    def mean_nll(self) -> float:
+        return self.nll_nats / self.tokens
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(self.mean_nll) if math.isfinite(self.mean_nll) else math.inf
+
+    @property
+    def bits_per_token(self) -> float:
+        return self.mean_nll / math.log(2)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else math.inf
+
+
+def evaluate(model, data: Segments, stopwatch: Stopwatch | None = None) -> Evaluation:
+    stopwatch = stopwatch or Stopwatch()
+    stopwatch.start()
+    log_probs = np.asarray(model.log_prob(data), dtype=np.float64)
+    seconds = stopwatch.stop()
+    expected = data.n_predicted
+    if log_probs.shape != (expected,):
+        raise ProtocolError(
+            f"{type(model).__name__}.log_prob returned shape {log_probs.shape}; the protocol "
+            f"predicts exactly {expected} tokens (every token once, segment starts are context)"
+        )
+    if np.isnan(log_probs).any() or (log_probs > 1e-9).any():
+        bad = int(np.flatnonzero(np.isnan(log_probs) | (log_probs > 1e-9))[0])
+        raise ProtocolError(
+            f"{type(model).__name__}.log_prob gave {log_probs[bad]} at predicted token {bad}: "
+            f"a log-probability must be a number <= 0"
+        )
+    return Evaluation(
+        tokens=expected, nll_nats=float(-log_probs.sum()), seconds=seconds, log_probs=log_probs
+    )

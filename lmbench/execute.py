@@ -1,0 +1,177 @@
+"""One run, start to finish, inside its own process: load, calibrate, fit, evaluate, measure.
+
+Whatever happens, a `RunRecord` comes back: `ok`, `skipped` (with the reason) or `failed` (with
+the error and every measurement taken before it).
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from . import measure
+from .corpora import load_corpus
+from .errors import SkipRun
+from .evaluate import evaluate
+from .plan import PlannedRun
+from .protocol import Segments, make_segments
+from .results import RunRecord
+
+LATENCY_WINDOW = 32  # batch-1 latency: score one window of this many tokens, per token
+LATENCY_REPEATS = 30
+SAMPLE_TOKENS = 30
+
+Emit = Callable[[dict], None]
+
+
+def _segments(corpus, split: str, mode: str) -> Segments:
+    s = corpus.splits[split]
+    return make_segments(s.ids, s.eos_positions, mode, corpus.vocab.eos, corpus.vocab.bos)
+
+
+def base_record(run: PlannedRun, run_id: str) -> RunRecord:
+    return RunRecord(
+        run_id=run_id,
+        config_hash=run.config_hash,
+        suite=run.suite,
+        corpus=run.spec.corpus,
+        corpus_sha256=run.corpus_sha256,
+        mode=run.spec.mode,
+        model=run.spec.model,
+        family=run.model.model_class.family,
+        model_config=run.config["model_config"],
+        device=run.device,
+        dtype=run.config["dtype"],
+        threads=run.threads,
+        seed=run.spec.seed,
+        budget=run.budget.as_record(None),
+    )
+
+
+def execute(
+    run: PlannedRun, run_id: str, out_dir: Path, data_dir=None, emit: Emit | None = None
+) -> RunRecord:
+    emit = emit or (lambda event: None)
+    record = base_record(run, run_id)
+    try:
+        _execute(run, record, Path(out_dir), data_dir, emit)
+        record.status = "ok"
+    except SkipRun as exc:
+        record.status, record.error = "skipped", str(exc)
+    except Exception as exc:  # a failed run is a result: record it, the suite goes on
+        record.status = "failed"
+        record.error = f"{type(exc).__name__}: {exc}"
+        record.extra["traceback"] = traceback.format_exc(limit=8)
+    record.peak_rss_bytes = measure.peak_rss_bytes()
+    record.env = measure.environment()
+    return record
+
+
+def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: Emit) -> None:
+    np.random.seed(run.spec.seed)
+    emit({"phase": "calibrate"})
+    record.calibration = measure.calibrate()
+    # Peak RSS is the run's (data, model, scoring), not the calibration's freed buffers.
+    record.extra["peak_rss_excludes_calibration"] = measure.reset_peak_rss()
+
+    emit({"phase": "load"})
+    corpus = load_corpus(run.spec.corpus, data_dir, **run.vocab)
+    record.vocab_size = corpus.vocab.size
+    record.device_name = measure.cpu_model() if run.device == "cpu" else None
+    train, valid, test = (
+        _segments(corpus, split, run.spec.mode) for split in ("train", "valid", "test")
+    )
+
+    model = run.model.build(corpus.vocab.size)
+    record.curve = []
+    watch = measure.Stopwatch()
+
+    def on_eval(tokens: int) -> float:
+        """Evaluate on valid mid-training; the time it takes is not training time."""
+        seconds = watch.elapsed() - sum(p["eval_seconds"] for p in record.curve)
+        result = evaluate(model, valid)
+        record.curve.append(
+            {
+                "seconds": seconds,
+                "tokens": tokens,
+                "valid_ppl": result.perplexity,
+                "eval_seconds": result.seconds,
+            }
+        )
+        emit(
+            {
+                "phase": "train",
+                "tokens": tokens,
+                "tokens_per_s": tokens / max(seconds, 1e-9),
+                "valid_ppl": result.perplexity,
+            }
+        )
+        return result.perplexity
+
+    emit({"phase": "train"})
+    watch.start()
+    report = model.fit(train, run.budget, on_eval)
+    total = watch.stop()
+    record.train_seconds = total - sum(p["eval_seconds"] for p in record.curve)
+    record.compile_seconds = report.compile_seconds
+    record.train_tokens = report.train_tokens
+    record.train_tokens_per_s = (
+        report.train_tokens / record.train_seconds if record.train_seconds > 0 else None
+    )
+    record.budget = run.budget.as_record(report.ended_by)
+    record.extra.update(report.notes)
+    record.params = model.num_params()
+    record.size_bytes = model.size_bytes()
+    record.flops_per_token = model.flops_per_token()
+    if record.flops_per_token is not None:
+        record.train_flops = record.flops_per_token * report.train_tokens
+        achieved = record.train_flops / record.train_seconds / 1e9
+        record.mfu = achieved / record.calibration["matmul_gflops"]
+
+    emit({"phase": "valid"})
+    valid_eval = evaluate(model, valid)
+    record.valid_ppl = valid_eval.perplexity
+    if not record.curve:  # a one-shot (count) model: its curve is the single finished point
+        record.curve.append(
+            {
+                "seconds": record.train_seconds,
+                "tokens": report.train_tokens,
+                "valid_ppl": valid_eval.perplexity,
+                "eval_seconds": valid_eval.seconds,
+            }
+        )
+    emit({"phase": "test", "valid_ppl": valid_eval.perplexity})
+    test_eval = evaluate(model, test)
+    record.test_ppl = test_eval.perplexity
+    record.test_bits_per_token = test_eval.bits_per_token
+    record.eval_tokens = test_eval.tokens
+    record.eval_seconds = test_eval.seconds
+    record.eval_tokens_per_s = test_eval.tokens_per_s
+    record.logprobs = _save_log_probs(
+        out_dir, record.run_id, {"valid": valid_eval, "test": test_eval}
+    )
+
+    head = corpus.splits["test"].ids[:LATENCY_WINDOW]
+    window = make_segments(
+        head, np.array([head.size - 1]), "stream", corpus.vocab.eos, corpus.vocab.bos
+    )
+    seconds = measure.median_seconds(lambda: model.log_prob(window), LATENCY_REPEATS)
+    record.latency_ms_per_token = 1e3 * seconds / window.n_predicted
+
+    start = np.array([test.ids[0]], dtype=np.int32)  # <eos> (stream) or <s> (sentence)
+    sample = model.sample(start, SAMPLE_TOKENS, temperature=1.0, seed=run.spec.seed)
+    record.samples = [" ".join(corpus.vocab.decode(sample))]
+
+
+def _save_log_probs(out_dir: Path, run_id: str, evaluations: dict) -> dict:
+    folder = out_dir / "logprobs"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for split, result in evaluations.items():
+        path = folder / f"{run_id}.{split}.npy"
+        np.save(path, result.log_probs.astype(np.float32))
+        paths[split] = str(path.relative_to(out_dir))
+    return paths

@@ -1,0 +1,188 @@
+"""The only place a clock is read. Also memory, calibration and the environment of a run.
+
+On a GPU every clock read follows a synchronisation: pass `sync=torch.cuda.synchronize`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+
+class Stopwatch:
+    def __init__(self, sync: Callable[[], None] | None = None):
+        self.sync = sync
+        self._start: float | None = None
+
+    def _now(self) -> float:
+        if self.sync is not None:
+            self.sync()
+        return time.perf_counter()
+
+    def start(self) -> Stopwatch:
+        self._start = self._now()
+        return self
+
+    def elapsed(self) -> float:
+        return self._now() - self._start
+
+    def stop(self) -> float:
+        elapsed = self.elapsed()
+        self._start = None
+        return elapsed
+
+
+def wall_time() -> float:
+    """Seconds since an arbitrary origin, for progress displays and ETAs (not for results)."""
+    return time.monotonic()
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def reset_peak_rss() -> bool:
+    """Start the peak-RSS high-water mark afresh (Linux: clear_refs 5), so buffers freed before
+    this point (calibration) do not count against the run. False where the OS cannot."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set size of this process since the last reset (one run per process)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1, sync=None) -> float:
+    watch = Stopwatch(sync)
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        watch.start()
+        fn()
+        times.append(watch.stop())
+    return statistics.median(times)
+
+
+def best_seconds(fn: Callable[[], object], repeats: int, sync=None) -> float:
+    watch = Stopwatch(sync)
+    times = []
+    for _ in range(repeats):
+        watch.start()
+        fn()
+        times.append(watch.stop())
+    return min(times)
+
+
+def calibrate(matmul_n: int = 2048, sort_n: int = 10_000_000, repeats: int = 3) -> dict:
+    """Achieved fp32 matmul GFLOP/s and uint64 sort rate, at this process's thread count.
+
+    Compare normalises throughput by these, so a slower CI machine does not read as a
+    regression. MFU divides by the matmul figure, never by a vendor peak. The matmul uses torch
+    when the run already imported it (neural runs), else numpy, so count runs never load torch.
+    """
+    rng = np.random.default_rng(0)
+    if "torch" in sys.modules:
+        import torch
+
+        a = torch.randn(matmul_n, matmul_n)
+        b = torch.randn(matmul_n, matmul_n)
+        backend = f"torch {torch.__version__}"
+        seconds = best_seconds(lambda: torch.mm(a, b), repeats)
+    else:
+        a = rng.standard_normal((matmul_n, matmul_n), dtype=np.float32)
+        b = rng.standard_normal((matmul_n, matmul_n), dtype=np.float32)
+        a @ b  # warm-up: thread pool start
+        backend = f"numpy {np.__version__}"
+        seconds = best_seconds(lambda: a @ b, repeats)
+    keys = rng.integers(0, np.iinfo(np.uint64).max, size=sort_n, dtype=np.uint64)
+    sort_seconds = best_seconds(lambda: np.sort(keys), max(1, repeats - 1))
+    return {
+        "matmul_gflops": 2 * matmul_n**3 / seconds / 1e9,
+        "matmul_backend": backend,
+        "matmul_n": matmul_n,
+        "sort_mkeys_per_s": sort_n / sort_seconds / 1e6,
+        "sort_n": sort_n,
+    }
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str | None:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    dirty = subprocess.run(
+        ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        timeout=5,
+    ).stdout.strip()
+    return out.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment() -> dict:
+    env = {
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "git_commit": git_commit(),
+        "lmbench": _version("lmbench"),
+        "numpy": np.__version__,
+        "nltk": _version("nltk"),
+        "torch": None,
+        "cuda": None,
+        "time_utc": utc_now(),
+    }
+    if "torch" in sys.modules:  # only report torch for runs that used it
+        import torch
+
+        env["torch"] = torch.__version__
+        env["cuda"] = torch.version.cuda
+    return env

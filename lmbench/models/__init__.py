@@ -1,0 +1,1 @@
+"""Models behind one interface (`base.LanguageModel`), looked up by spec name in `registry`."""

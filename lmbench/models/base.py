@@ -1,0 +1,96 @@
+"""The one interface every model implements, count-based or neural.
+
+Nothing outside a model branches on its family: the evaluator calls `log_prob`, the runner calls
+`fit`, sampling goes through `next_log_probs` (or a model's own faster `sample`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from ..protocol import Segments
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Training budget; whichever limit is reached first ends training (None: no limit)."""
+
+    seconds: float | None = None
+    tokens: int | None = None
+
+    def as_record(self, ended_by: str | None) -> dict:
+        kind = [k for k in ("seconds", "tokens") if getattr(self, k) is not None]
+        return {
+            "kind": "+".join(kind) if kind else "none",
+            "limit": {k: getattr(self, k) for k in kind} or None,
+            "ended_by": ended_by,
+        }
+
+
+@dataclass
+class FitReport:
+    train_tokens: int  # training tokens the model consumed (a count model: each token once)
+    ended_by: str  # "data" (all of it), "tokens", "seconds", ...
+    compile_seconds: float | None = None
+    notes: dict = field(default_factory=dict)  # model-specific facts worth recording
+
+
+# Called by a model during fit to evaluate on valid: (train_tokens_so_far) -> valid perplexity.
+EvalHook = Callable[[int], float]
+
+
+class LanguageModel(ABC):
+    family: ClassVar[str]
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    dtype: ClassVar[str] = "float64"  # arithmetic of training and scoring
+
+    def __init__(self, config, vocab_size: int):
+        self.config = config
+        self.vocab_size = (
+            vocab_size  # the predicted vocabulary; id vocab_size is <s> (context only)
+        )
+
+    @abstractmethod
+    def fit(self, train: Segments, budget: Budget, on_eval: EvalHook | None = None) -> FitReport:
+        """Learn from `train` within `budget`; may call `on_eval` to record a validation curve."""
+
+    @abstractmethod
+    def log_prob(self, data: Segments) -> np.ndarray:
+        """Natural-log probability of every predicted token of `data`, float64, in order."""
+
+    @abstractmethod
+    def next_log_probs(self, context: np.ndarray) -> np.ndarray:
+        """Natural-log distribution (length vocab_size) of the token after `context`."""
+
+    def sample(
+        self, prefix: np.ndarray, n: int, temperature: float = 1.0, seed: int = 0
+    ) -> np.ndarray:
+        """Draw `n` tokens after `prefix` (temperature 0: greedy)."""
+        rng = np.random.default_rng(seed)
+        tokens = [int(t) for t in prefix]
+        for _ in range(n):
+            logp = self.next_log_probs(np.asarray(tokens, dtype=np.int32))
+            if temperature <= 0:
+                tokens.append(int(np.argmax(logp)))
+                continue
+            scaled = logp / temperature
+            p = np.exp(scaled - scaled.max())
+            tokens.append(int(rng.choice(p.size, p=p / p.sum())))
+        return np.asarray(tokens[len(prefix) :], dtype=np.int32)
+
+    @abstractmethod
+    def num_params(self) -> int:
+        """Learned numbers (a count model: stored counts or probabilities)."""
+
+    @abstractmethod
+    def size_bytes(self) -> int:
+        """Bytes the trained model needs to score text (its arrays, not the process)."""
+
+    def flops_per_token(self) -> float | None:
+        """Training FLOPs per token by DESIGN's counting rules; None for count models."""
+        return None

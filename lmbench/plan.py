@@ -1,0 +1,124 @@
+"""From what the user asked for to a fully resolved run: validated, hashed, ready to execute.
+
+Everything that can be wrong with a request is found here, before any run starts, so usage
+errors exit with status 2 and nothing half-done.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+
+from .corpora import (
+    check_corpus_name,
+    corpus_sha256,
+    is_directory_corpus,
+    load_corpus,
+    locate_files,
+)
+from .errors import UsageError
+from .models.base import Budget
+from .models.registry import ResolvedModel, resolve
+from .protocol import MODES
+from .results import config_hash
+from .settings import coerce
+
+DEVICES = ("cpu", "cuda", "auto")
+VOCAB_SETTINGS = {"min_count": int | None, "max_size": int | None}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run as a user or a suite asks for it."""
+
+    corpus: str
+    model: str
+    sets: dict[str, str] = field(default_factory=dict)  # raw `--set key=value`, incl. vocab.*
+    mode: str = "stream"
+    device: str = "auto"
+    seed: int = 0
+    budget_seconds: float | None = None
+    budget_tokens: int | None = None
+    threads: int | None = None  # None: every core
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    spec: RunSpec
+    suite: str
+    model: ResolvedModel
+    vocab: dict  # {min_count, max_size} overrides (None: the corpus default)
+    device: str  # resolved: cpu or cuda
+    threads: int
+    budget: Budget
+    corpus_sha256: str
+    config: dict  # what the config hash covers
+    config_hash: str
+
+
+def _resolve_device(requested: str, model: ResolvedModel) -> str:
+    if requested not in DEVICES:
+        raise UsageError(f"unknown device {requested!r}; choose one of {', '.join(DEVICES)}")
+    supported = model.model_class.devices
+    if requested == "cpu":
+        return "cpu"
+    if "cuda" not in supported:
+        if requested == "cuda":
+            raise UsageError(f"model {model.spec!r} runs on the CPU only; use --device cpu or auto")
+        return "cpu"
+    try:
+        import torch
+
+        available = torch.cuda.is_available()
+    except ImportError:
+        available = False
+    if requested == "cuda" and not available:
+        raise UsageError(
+            "--device cuda: CUDA is not available here (torch.cuda.is_available() is "
+            "False); use --device cpu, or install a CUDA build of torch (README, GPU users)"
+        )
+    return "cuda" if available else "cpu"
+
+
+def plan(spec: RunSpec, suite: str = "adhoc", data_dir=None) -> PlannedRun:
+    check_corpus_name(spec.corpus)
+    if spec.mode not in MODES:
+        raise UsageError(f"unknown mode {spec.mode!r}; choose one of {', '.join(MODES)}")
+    vocab_sets = {
+        k.removeprefix("vocab."): v for k, v in spec.sets.items() if k.startswith("vocab.")
+    }
+    model_sets = {k: v for k, v in spec.sets.items() if not k.startswith("vocab.")}
+    unknown = set(vocab_sets) - set(VOCAB_SETTINGS)
+    if unknown:
+        raise UsageError(
+            f"unknown setting vocab.{sorted(unknown)[0]}; valid: vocab.min_count, vocab.max_size"
+        )
+    vocab = {k: coerce(v, VOCAB_SETTINGS[k], f"vocab.{k}") for k, v in vocab_sets.items()}
+    if (vocab.get("min_count") or 1) < 1 or (vocab.get("max_size") or 3) < 3:
+        raise UsageError("vocab.min_count must be >= 1 and vocab.max_size >= 3")
+    model = resolve(spec.model, model_sets)
+    device = _resolve_device(spec.device, model)
+    if spec.budget_seconds is not None and spec.budget_seconds <= 0:
+        raise UsageError(f"--budget-seconds must be > 0, got {spec.budget_seconds}")
+    if spec.budget_tokens is not None and spec.budget_tokens <= 0:
+        raise UsageError(f"--budget-tokens must be > 0, got {spec.budget_tokens}")
+    threads = spec.threads or os.cpu_count() or 1
+    budget = Budget(seconds=spec.budget_seconds, tokens=spec.budget_tokens)
+    if is_directory_corpus(spec.corpus):  # user data: find bad files now, not inside a run
+        load_corpus(spec.corpus, data_dir, **vocab)
+    sha = corpus_sha256(locate_files(spec.corpus, data_dir))
+    config = {
+        "corpus_sha256": sha,
+        "mode": spec.mode,
+        "model": spec.model,
+        "model_config": asdict(model.config),
+        "vocab": vocab,
+        "budget": asdict(budget),
+        "seed": spec.seed,
+        "device": device,
+        "dtype": model.model_class.dtype,
+        "threads": threads,
+    }
+    return PlannedRun(
+        spec, suite, model, vocab, device, threads, budget, sha, config, config_hash(config)
+    )

@@ -1,0 +1,133 @@
+"""Run planned runs one process each, append each record as it ends, resume where a suite stopped.
+
+A crash, NaN or out-of-memory kill in one run becomes a `failed` record and the suite goes on;
+records already appended are never rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .execute import base_record
+from .plan import PlannedRun
+from .progress import SuiteDisplay
+from .results import RunRecord, append_record, latest_by_config, read_records
+
+RESULTS_ROOT = Path("results")
+RECORDS_FILE = "runs.jsonl"
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname().split(".")[0]) or "host"
+
+
+def default_out_dir(suite: str, root: Path = RESULTS_ROOT) -> Path:
+    return root / suite / f"{_host()}-{datetime.now().strftime('%Y-%m-%d')}"
+
+
+def latest_out_dir(suite: str, root: Path = RESULTS_ROOT) -> Path | None:
+    """The newest output folder of `suite` on this host, for `--resume` without `--out`."""
+    candidates = sorted((root / suite).glob(f"{_host()}-*/{RECORDS_FILE}"))
+    return candidates[-1].parent if candidates else None
+
+
+def make_run_id(run: PlannedRun) -> str:
+    corpus = re.sub(r"[^A-Za-z0-9]+", "_", Path(run.spec.corpus).name).strip("_") or "corpus"
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")[:-3]
+    return f"{corpus}.{run.spec.model}.{run.spec.mode}.{run.config_hash[:8]}.{stamp}"
+
+
+def _child_env(threads: int) -> dict:
+    env = dict(os.environ)
+    for name in THREAD_VARIABLES:
+        env[name] = str(threads)
+    return env
+
+
+def run_in_child(run: PlannedRun, run_id: str, out_dir: Path, data_dir, on_event) -> RunRecord:
+    logs = out_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{run_id}.log"
+    with tempfile.TemporaryDirectory(prefix="lmbench-") as tmp:
+        job_path, record_path = Path(tmp) / "job.json", Path(tmp) / "record.json"
+        job_path.write_text(
+            json.dumps(
+                {
+                    "spec": asdict(run.spec),
+                    "suite": run.suite,
+                    "run_id": run_id,
+                    "out_dir": str(out_dir),
+                    "data_dir": str(data_dir) if data_dir else None,
+                    "config_hash": run.config_hash,
+                }
+            )
+        )
+        with open(log_path, "w") as log:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "lmbench.worker", str(job_path), str(record_path)],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                env=_child_env(run.threads),
+            )
+            try:
+                for line in child.stdout:
+                    try:
+                        on_event(json.loads(line))
+                    except json.JSONDecodeError:
+                        log.write(line)
+                returncode = child.wait()
+            except BaseException:  # Ctrl-C: stop the child too; appended records stay
+                child.kill()
+                child.wait()
+                raise
+        if record_path.exists():
+            return RunRecord(**json.loads(record_path.read_text()))
+    record = base_record(run, run_id)
+    tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+    reason = (
+        f"killed by signal {-returncode} (out of memory?)"
+        if returncode < 0
+        else f"exited with status {returncode}"
+    )
+    record.error = f"worker {reason}: " + " / ".join(tail)
+    return record
+
+
+def run_planned(
+    runs: list[PlannedRun],
+    out_dir: Path,
+    data_dir=None,
+    resume: bool = False,
+    display: SuiteDisplay | None = None,
+) -> list[dict]:
+    """Execute `runs` in order; with `resume`, keep earlier ok/skipped records of the same config."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jsonl = out_dir / RECORDS_FILE
+    previous = latest_by_config(read_records(jsonl)) if resume and jsonl.exists() else {}
+    kept = {h: r for h, r in previous.items() if r["status"] in ("ok", "skipped")}
+    todo = [run for run in runs if run.config_hash not in kept]
+    display = display or SuiteDisplay(len(todo))
+    display.total = len(todo)
+    results: dict[str, dict] = {}
+    with display:
+        if kept:
+            display.note(f"resuming {jsonl}: {len(runs) - len(todo)} runs kept, {len(todo)} to run")
+        for index, run in enumerate(todo):
+            display.start_run(index, f"{run.spec.corpus} {run.spec.model} {run.spec.mode}")
+            record = run_in_child(run, make_run_id(run), out_dir, data_dir, display.event)
+            append_record(jsonl, record)
+            results[run.config_hash] = json.loads(record.to_json())
+            display.end_run(results[run.config_hash])
+    return [kept.get(run.config_hash) or results[run.config_hash] for run in runs]

@@ -1,0 +1,80 @@
+"""The vocabulary: built from the train split only; everything else maps unknown words to <unk>.
+
+Ids: 0 is <eos>, 1 is <unk>, then train words by falling frequency (ties alphabetical), so the
+ids are stable for a given train file. <s> (sentence mode's start context) gets id `size`: it is
+context only, never predicted, and is not part of the vocabulary a model distributes over.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+EOS, UNK, BOS = "<eos>", "<unk>", "<s>"
+
+
+@dataclass(frozen=True)
+class Vocab:
+    itos: tuple[str, ...]
+
+    @classmethod
+    def build(
+        cls, train_lines: list[list[str]], min_count: int = 1, max_size: int | None = None
+    ) -> Vocab:
+        if min_count < 1:
+            raise ValueError(f"vocab.min_count must be >= 1, got {min_count}")
+        counts = Counter(word for line in train_lines for word in line)
+        counts.pop(EOS, None)
+        counts.pop(UNK, None)
+        words = sorted(
+            (w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w)
+        )
+        if max_size is not None:
+            if max_size < 3:
+                raise ValueError(
+                    f"vocab.max_size must be >= 3 (<eos>, <unk> and a word), got {max_size}"
+                )
+            words = words[: max_size - 2]
+        return cls((EOS, UNK, *words))
+
+    @property
+    def size(self) -> int:
+        return len(self.itos)
+
+    @property
+    def eos(self) -> int:
+        return 0
+
+    @property
+    def unk(self) -> int:
+        return 1
+
+    @property
+    def bos(self) -> int:
+        return len(self.itos)
+
+    def index(self) -> dict[str, int]:
+        return {w: i for i, w in enumerate(self.itos)}
+
+    def encode(self, lines: list[list[str]]) -> tuple[np.ndarray, np.ndarray, int]:
+        """Ids of every word plus one <eos> per line; the position of each <eos>; OOV word count.
+
+        A literal `<unk>` in the text is in-vocabulary (PTB and WikiText-2 ship it); only words
+        the train split did not admit count as OOV.
+        """
+        stoi = self.index()
+        unk = self.unk
+        ids = np.fromiter(
+            (i for line in lines for i in (*(stoi.get(w, unk) for w in line), 0)),
+            dtype=np.int32,
+        )
+        eos_positions = (
+            np.cumsum(np.fromiter((len(line) + 1 for line in lines), dtype=np.int64)) - 1
+        )
+        oov = sum(1 for line in lines for w in line if w not in stoi)
+        return ids, eos_positions, oov
+
+    def decode(self, ids) -> list[str]:
+        return [self.itos[i] if i < self.size else BOS for i in ids]
