@@ -229,7 +229,10 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help (0) or a usage error already printed (2)
+        return exit_.code
     if getattr(args, "data_dir", None):
         args.data_dir = str(Path(args.data_dir).expanduser().resolve())
         os.environ["LMBENCH_DATA"] = args.data_dir

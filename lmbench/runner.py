@@ -94,13 +94,13 @@ def run_in_child(run: PlannedRun, run_id: str, out_dir: Path, data_dir, on_event
         if record_path.exists():
             return RunRecord(**json.loads(record_path.read_text()))
     record = base_record(run, run_id)
-    tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
-    reason = (
-        f"killed by signal {-returncode} (out of memory?)"
-        if returncode < 0
-        else f"exited with status {returncode}"
-    )
-    record.error = f"worker {reason}: " + " / ".join(tail)
+    lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+    if returncode < 0:
+        reason = f"killed by signal {-returncode} (out of memory?)"
+    else:
+        reason = f"exited with status {returncode}"
+    last = lines[-1].strip() if lines else "no output"
+    record.error = f"worker {reason}: {last} (log: {log_path})"
     return record
 
 

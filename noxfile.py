@@ -1,0 +1,71 @@
+"""Thin sessions over `lmbench` and `pytest`; extra arguments after `--` pass through.
+
+torch: a CPU build by default (PyTorch's CPU wheel index; a few hundred MB instead of PyPI's
+multi-GB CUDA build). GPU users: LMBENCH_TORCH=cuda nox -s bench
+"""
+
+import os
+import shutil
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_venv = "yes"  # the torch wheel is large: install once, reuse
+
+TORCH_VERSION = "2.13.0"
+PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+LINT_PATHS = ["lmbench", "tests", "benchmarks", "noxfile.py"]
+
+
+def install(session: nox.Session, extra: str | None = None) -> None:
+    flavour = os.environ.get("LMBENCH_TORCH", "cpu")
+    if flavour == "cpu":
+        # One try at the CPU index: offline mirrors of PyPI that carry the CPU wheel still work.
+        session.install(
+            "--retries", "0", "--extra-index-url", PYTORCH_CPU_INDEX, f"torch=={TORCH_VERSION}"
+        )
+    elif flavour == "cuda":
+        session.install(f"torch=={TORCH_VERSION}")  # PyPI's Linux wheel bundles CUDA
+    elif flavour != "preinstalled":
+        session.error(f"LMBENCH_TORCH={flavour!r}: use cpu (default), cuda or preinstalled")
+    session.install("-e", f".[{extra}]" if extra else ".")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit and integration tests (pytest); needs the corpora (LMBENCH_DATA or a download)."""
+    install(session, "test")
+    session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", *LINT_PATHS)
+    session.run("ruff", "format", "--check", *LINT_PATHS)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The main job: the history suite (resumable), then its report under results/history/."""
+    install(session)
+    session.run("lmbench", "run", "--suite", "history", "--resume", *session.posargs)
+    session.run("lmbench", "report", "results/history")
+
+
+@nox.session
+def bench_quick(session: nox.Session) -> None:
+    """The quick suite into a scratch folder, compared with results/baseline/quick.jsonl."""
+    install(session)
+    out = os.path.join(session.create_tmp(), "quick")
+    shutil.rmtree(out, ignore_errors=True)
+    session.run("lmbench", "run", "--suite", "quick", "--out", out, *session.posargs)
+    session.run("lmbench", "compare", "results/baseline/quick.jsonl", out)
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """Reports of committed results: nox -s report -- results/history"""
+    install(session)
+    for folder in session.posargs or ["results/history"]:
+        session.run("lmbench", "report", folder)

@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lmbench.errors import UsageError
+from lmbench.models.base import Budget
+from lmbench.models.registry import resolve
+
+from .conftest import segments
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lines=st.lists(st.lists(st.integers(1, 6), min_size=0, max_size=8), min_size=1, max_size=6),
+    context=st.lists(st.integers(0, 6), max_size=4),
+    spec=st.sampled_from(["unigram", "add1-2", "add0.5-3", "add1-4"]),
+    mode=st.sampled_from(["stream", "sentence"]),
+)
+def test_next_token_distribution_sums_to_one(lines, context, spec, mode):
+    vocab_size = 7
+    model = resolve(spec).build(vocab_size)
+    model.fit(segments(lines, mode, vocab_size), Budget())
+    start = [vocab_size] if mode == "sentence" else [0]
+    logp = model.next_log_probs(np.array(start + context, dtype=np.int32))
+    assert logp.shape == (vocab_size,)
+    assert np.exp(logp).sum() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_log_prob_agrees_with_next_token_distribution():
+    vocab_size = 5
+    model = resolve("add0.5-3").build(vocab_size)
+    model.fit(segments([[1, 2, 3], [2, 3, 4], [1, 1]], "stream", vocab_size), Budget())
+    data = segments([[1, 2, 4], [3]], "stream", vocab_size)
+    scored = model.log_prob(data)
+    for i, position in enumerate(data.predicted_positions()):
+        expected = model.next_log_probs(data.ids[:position])[data.ids[position]]
+        assert scored[i] == pytest.approx(expected, rel=1e-12)
+
+
+def test_token_budget_trains_on_a_prefix():
+    model = resolve("add1-2").build(5)
+    report = model.fit(segments([[1, 2], [3, 4], [1]], "stream", 5), Budget(tokens=4))
+    assert report.train_tokens == 4 and report.ended_by == "tokens"
+
+
+def test_order_too_large_for_one_key_is_a_clear_error():
+    model = resolve("add1-6").build(33_278)
+    with pytest.raises(ValueError, match="more than one int64 key"):
+        model.fit(segments([[1, 2]], "stream", 33_278), Budget())
+
+
+@pytest.mark.parametrize(
+    "spec, sets, message",
+    [
+        ("add1-0", {}, "order must be >= 1"),
+        ("add1-2", {"order": "3"}, "contradicts the model name"),
+        ("add1-2", {"k": "0"}, "contradicts"),
+        ("unigram", {"k": "0"}, "k must be > 0"),
+        ("unigram", {"k": "lots"}, "expected float"),
+        ("unigram", {"depth": "2"}, "unknown setting 'depth'"),
+        ("kn99-2", {}, "unknown model 'kn99-2'; valid models: uniform"),
+    ],
+)
+def test_bad_model_requests(spec, sets, message):
+    with pytest.raises(UsageError, match=message):
+        resolve(spec, sets)
