@@ -69,3 +69,10 @@ def report(session: nox.Session) -> None:
     install(session)
     for folder in session.posargs or ["results/history"]:
         session.run("lmbench", "report", folder)
+
+
+@nox.session
+def microbench(session: nox.Session) -> None:
+    """pytest-benchmark micro-benchmarks of the hot paths (benchmarks/)."""
+    install(session, "test")
+    session.run("pytest", "benchmarks", *(session.posargs or ["-q"]))

@@ -53,7 +53,9 @@ def judge(base: dict, new: dict) -> Verdict:
             problems.append(f"test ppl worse {b:.3f} -> {n:.3f} (> {NEURAL_PPL_WORSE:.1%})")
     tb, tn = _normalised_throughput(base), _normalised_throughput(new)
     ratio = tn / tb if tb and tn else None
-    long_enough = min(base.get("train_seconds") or 0, new.get("train_seconds") or 0) >= MIN_TIMED_SECONDS
+    long_enough = (
+        min(base.get("train_seconds") or 0, new.get("train_seconds") or 0) >= MIN_TIMED_SECONDS
+    )
     if ratio is not None and long_enough and ratio < 1 - THROUGHPUT_WORSE:
         problems.append(
             f"throughput {ratio:.2f}x of base after calibration (< {1 - THROUGHPUT_WORSE:.2f})"

@@ -118,8 +118,10 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
     record.train_seconds = total - sum(p["eval_seconds"] for p in record.curve)
     record.compile_seconds = report.compile_seconds
     record.train_tokens = report.train_tokens
-    record.train_tokens_per_s = (
-        report.train_tokens / record.train_seconds if record.train_seconds > 0 else None
+    record.train_tokens_per_s = (  # None for models that do not train (uniform)
+        report.train_tokens / record.train_seconds
+        if record.train_seconds > 0 and report.train_tokens
+        else None
     )
     record.budget = run.budget.as_record(report.ended_by)
     record.extra.update(report.notes)

@@ -46,6 +46,8 @@ def _markdown(table: pd.DataFrame) -> str:
         if value is None or (isinstance(value, float) and pd.isna(value)):
             return "-"
         if isinstance(value, float):
+            if 0 < abs(value) < 1:
+                return f"{value:.3g}"  # latencies in ms are often well below 1
             return f"{value:,.2f}" if abs(value) < 1e5 else f"{value:,.0f}"
         return str(value)
 

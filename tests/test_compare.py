@@ -4,9 +4,15 @@ from lmbench.compare import judge
 
 
 def rec(family="ngram", ppl=100.0, rate=1000.0, sort=50.0, seconds=5.0, status="ok"):
-    return {"config_hash": "h", "family": family, "status": status, "test_ppl": ppl,
-            "train_tokens_per_s": rate, "train_seconds": seconds,
-            "calibration": {"sort_mkeys_per_s": sort, "matmul_gflops": sort}}
+    return {
+        "config_hash": "h",
+        "family": family,
+        "status": status,
+        "test_ppl": ppl,
+        "train_tokens_per_s": rate,
+        "train_seconds": seconds,
+        "calibration": {"sort_mkeys_per_s": sort, "matmul_gflops": sort},
+    }
 
 
 @pytest.mark.parametrize(
