@@ -82,6 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_dir(p)
 
+    p = sub.add_parser("export-arpa", help="train a backoff n-gram model and write it as ARPA text")
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--model", required=True, help="kn{N}, wb{N} or abs{N}")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[])
+    p.add_argument(
+        "--mode", default="sentence", help="sentence (default: <s> ... </s>, as KenLM) or stream"
+    )
+    p.add_argument("--budget-tokens", type=int, help="train on the first N tokens")
+    p.add_argument("--out", required=True, help="ARPA file to write")
+    _add_data_dir(p)
+
     p = sub.add_parser("report", help="Markdown report of every *.jsonl under DIR")
     p.add_argument("dir")
     p.add_argument("--out", help="report file (default DIR/report.md)")
@@ -201,6 +212,33 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_export_arpa(args) -> int:
+    from .corpora import load_corpus
+    from .measure import Stopwatch
+    from .plan import RunSpec, plan
+    from .settings import parse_sets
+
+    run = plan(
+        RunSpec(
+            args.corpus,
+            args.model,
+            parse_sets(args.set),
+            args.mode,
+            "cpu",
+            budget_tokens=args.budget_tokens,
+        ),
+        "export",
+        args.data_dir,
+    )
+    corpus = load_corpus(args.corpus, args.data_dir, **run.vocab)
+    model = run.model.build(corpus.vocab.size)
+    watch = Stopwatch().start()
+    model.fit(corpus.segments("train", args.mode), run.budget)
+    path = model.export_arpa(Path(args.out), corpus.vocab.itos)
+    print(f"{path} ({run.model.spec}, {args.mode} mode, {watch.stop():.2f} s)")
+    return 0
+
+
 def cmd_report(args) -> int:
     from .report import write_report
 
@@ -225,6 +263,7 @@ COMMANDS = {
     "run": cmd_run,
     "report": cmd_report,
     "compare": cmd_compare,
+    "export-arpa": cmd_export_arpa,
 }
 
 

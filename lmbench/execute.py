@@ -17,7 +17,7 @@ from .corpora import load_corpus
 from .errors import SkipRun
 from .evaluate import evaluate
 from .plan import PlannedRun
-from .protocol import Segments, make_segments
+from .protocol import make_segments
 from .results import RunRecord
 
 LATENCY_WINDOW = 32  # batch-1 latency: score one window of this many tokens, per token
@@ -25,11 +25,6 @@ LATENCY_REPEATS = 30
 SAMPLE_TOKENS = 30
 
 Emit = Callable[[dict], None]
-
-
-def _segments(corpus, split: str, mode: str) -> Segments:
-    s = corpus.splits[split]
-    return make_segments(s.ids, s.eos_positions, mode, corpus.vocab.eos, corpus.vocab.bos)
 
 
 def base_record(run: PlannedRun, run_id: str) -> RunRecord:
@@ -82,7 +77,7 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
     record.vocab_size = corpus.vocab.size
     record.device_name = measure.cpu_model() if run.device == "cpu" else None
     train, valid, test = (
-        _segments(corpus, split, run.spec.mode) for split in ("train", "valid", "test")
+        corpus.segments(split, run.spec.mode) for split in ("train", "valid", "test")
     )
 
     model = run.model.build(corpus.vocab.size)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, UsageError
+from ..protocol import Segments, make_segments
 from ..vocab import Vocab
 from .fetch import DATA_ENV, Located, digest, locate
 from .readers import brown_lines, read_lines
@@ -48,6 +49,11 @@ class Corpus:
     splits: dict[str, Split]
     origin: str  # mirror / cache / URL / directory path
     vocab_settings: dict
+
+    def segments(self, split: str, mode: str) -> Segments:
+        """The split laid out for the evaluation protocol's `mode`."""
+        s = self.splits[split]
+        return make_segments(s.ids, s.eos_positions, mode, self.vocab.eos, self.vocab.bos)
 
 
 def is_directory_corpus(name: str) -> bool:

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..errors import UsageError
 from ..protocol import Segments
 
 
@@ -90,6 +91,12 @@ class LanguageModel(ABC):
     @abstractmethod
     def size_bytes(self) -> int:
         """Bytes the trained model needs to score text (its arrays, not the process)."""
+
+    def export_arpa(self, path, itos: tuple[str, ...]):
+        """Write the trained model as an ARPA file (backoff n-gram models only)."""
+        raise UsageError(
+            f"{type(self).__name__} has no ARPA form; export-arpa takes kn, wb and abs models"
+        )
 
     def flops_per_token(self) -> float | None:
         """Training FLOPs per token by DESIGN's counting rules; None for count models."""

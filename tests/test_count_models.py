@@ -14,12 +14,15 @@ from .conftest import segments
 @given(
     lines=st.lists(st.lists(st.integers(1, 6), min_size=0, max_size=8), min_size=1, max_size=6),
     context=st.lists(st.integers(0, 6), max_size=4),
-    spec=st.sampled_from(["unigram", "add1-2", "add0.5-3", "add1-4"]),
+    spec=st.sampled_from(
+        ["unigram", "add1-2", "add0.5-3", "add1-4", "kn1", "kn3", "kn5", "wb2", "wb4", "abs3"]
+    ),
     mode=st.sampled_from(["stream", "sentence"]),
 )
 def test_next_token_distribution_sums_to_one(lines, context, spec, mode):
     vocab_size = 7
-    model = resolve(spec).build(vocab_size)
+    sets = {"discount_fallback": "true"} if spec.startswith("kn") else {}
+    model = resolve(spec, sets).build(vocab_size)
     model.fit(segments(lines, mode, vocab_size), Budget())
     start = [vocab_size] if mode == "sentence" else [0]
     logp = model.next_log_probs(np.array(start + context, dtype=np.int32))
@@ -27,9 +30,11 @@ def test_next_token_distribution_sums_to_one(lines, context, spec, mode):
     assert np.exp(logp).sum() == pytest.approx(1.0, abs=1e-12)
 
 
-def test_log_prob_agrees_with_next_token_distribution():
+@pytest.mark.parametrize("spec", ["add0.5-3", "kn3", "wb3", "abs4"])
+def test_log_prob_agrees_with_next_token_distribution(spec):
     vocab_size = 5
-    model = resolve("add0.5-3").build(vocab_size)
+    sets = {"discount_fallback": "true"} if spec.startswith("kn") else {}
+    model = resolve(spec, sets).build(vocab_size)
     model.fit(segments([[1, 2, 3], [2, 3, 4], [1, 1]], "stream", vocab_size), Budget())
     data = segments([[1, 2, 4], [3]], "stream", vocab_size)
     scored = model.log_prob(data)

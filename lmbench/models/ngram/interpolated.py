@@ -1,0 +1,130 @@
+"""Stage 4 and the scorer: interpolated probabilities and backoff weights, then batched lookups.
+
+After interpolation the model is a backoff table, exactly what an ARPA file holds:
+    log p(w | h) = log P(longest n-gram of (h, w) in the model) + sum of log b(contexts skipped)
+so scoring is N `searchsorted` passes over the text, no Python loop per token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...protocol import Segments
+from ..base import Budget, FitReport, LanguageModel
+from .counts import NgramCounts, count_ngrams
+from .smoothing import Weights
+
+MAX_ORDER = 10  # beyond this the counts are almost all singletons: a typo, not a model
+
+
+@dataclass(frozen=True)
+class NgramConfig:
+    order: int = 5  # N: condition on the previous N - 1 tokens
+    discount_fallback: bool = False  # KN only: lmplz's 0.5/1/1.5 when a discount is undefined
+
+    def __post_init__(self):
+        if not 1 <= self.order <= MAX_ORDER:
+            raise ValueError(f"order must be between 1 and {MAX_ORDER}, got {self.order}")
+
+
+@dataclass
+class BackoffTables:
+    counts: NgramCounts  # keys and trie links (the counts themselves are not needed to score)
+    log_prob: list[np.ndarray]  # natural log, per order over its n-gram ids; <s>: -inf
+    log_backoff: list[np.ndarray]  # natural log, per order; 0 where the n-gram is never a context
+    notes: dict = field(default_factory=dict)
+
+
+def interpolate(counts: NgramCounts, weights: Weights) -> BackoffTables:
+    vocab = counts.vocab_size
+    prob = weights.u[0] + weights.gamma[0][0] / vocab  # the floor: uniform over |V| (<s> excluded)
+    prob[vocab] = 0.0
+    probs = [prob]
+    for n in range(2, counts.order + 1):
+        o = counts.orders[n - 1]
+        probs.append(weights.u[n - 1] + weights.gamma[n - 1][o.prefix] * probs[-1][o.suffix])
+    with np.errstate(divide="ignore"):
+        log_prob = [np.log(p) for p in probs]
+        log_backoff = [np.where(np.isnan(g), 0.0, np.log(g)) for g in weights.gamma[1:]]
+    return BackoffTables(counts, log_prob, log_backoff, weights.notes)
+
+
+def score(tables: BackoffTables, data: Segments) -> np.ndarray:
+    """Natural-log probability of every predicted token of `data`."""
+    found = tables.counts.index(data)
+    positions = data.predicted_positions()
+    result = np.zeros(positions.size)
+    matched = np.zeros(positions.size, dtype=bool)
+    for n in range(tables.counts.order, 0, -1):
+        ids = found[n - 1][positions]
+        hit = (ids >= 0) & ~matched
+        result[hit] += tables.log_prob[n - 1][ids[hit]]
+        if n >= 2:  # no order-n match: back off through the order-(n-1) context, if it exists
+            context = found[n - 2][positions - 1]
+            skip = ~matched & ~hit & (context >= 0)
+            result[skip] += tables.log_backoff[n - 2][context[skip]]
+        matched |= hit
+    return result
+
+
+class InterpolatedNgram(LanguageModel):
+    """A count model estimated by `estimate` (a smoothing method), scored as a backoff table."""
+
+    family = "ngram"
+
+    @staticmethod
+    def estimate(counts: NgramCounts, config) -> Weights:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fit(self, train: Segments, budget: Budget, on_eval=None) -> FitReport:
+        ended_by = "data"
+        if budget.tokens is not None and budget.tokens < train.n_predicted:
+            train, ended_by = train.head(budget.tokens), "tokens"
+        if train.n_predicted == 0:
+            raise ValueError("empty training split: nothing to count")
+        counts = count_ngrams(train, self.config.order, self.vocab_size)
+        self.tables = interpolate(counts, self.estimate(counts, self.config))
+        for o in counts.orders:  # scoring needs keys and links only
+            o.counts = o.anchored = None
+        return FitReport(train_tokens=train.n_predicted, ended_by=ended_by, notes=self.tables.notes)
+
+    def log_prob(self, data: Segments) -> np.ndarray:
+        return score(self.tables, data)
+
+    def next_log_probs(self, context: np.ndarray) -> np.ndarray:
+        keep = self.config.order - 1
+        history = (
+            np.asarray(context, dtype=np.int32)[len(context) - keep :] if keep else context[:0]
+        )
+        if history.size == 0:  # a segment needs a first (context) token: score after <s>
+            history = np.array([self.vocab_size], dtype=np.int32)
+        words = np.arange(self.vocab_size, dtype=np.int32)
+        width = history.size + 1
+        ids = np.empty((self.vocab_size, width), dtype=np.int32)
+        ids[:, :-1] = history
+        ids[:, -1] = words
+        starts = np.arange(0, ids.size + 1, width, dtype=np.int64)
+        scored = score(self.tables, Segments(ids.ravel(), starts))  # width - 1 per segment
+        return scored.reshape(self.vocab_size, width - 1)[:, -1]
+
+    def export_arpa(self, path, itos: tuple[str, ...]):
+        from .arpa import write_arpa
+
+        return write_arpa(self.tables, itos, path)
+
+    def num_params(self) -> int:
+        return int(
+            sum(p.size for p in self.tables.log_prob) + sum(b.size for b in self.tables.log_backoff)
+        )
+
+    def size_bytes(self) -> int:
+        keys = sum(
+            o.keys.nbytes + o.prefix.nbytes + o.suffix.nbytes for o in self.tables.counts.orders
+        )
+        return int(
+            keys
+            + sum(p.nbytes for p in self.tables.log_prob)
+            + sum(b.nbytes for b in self.tables.log_backoff)
+        )
