@@ -26,7 +26,7 @@ def usage_error(capsys, argv) -> str:
     "extra, message",
     [
         (["--model", "add1-2", "--corpus", "penn"], "unknown corpus 'penn'"),
-        (["--model", "kn9000"], "unknown model 'kn9000'"),
+        (["--model", "zz9"], "unknown model 'zz9'"),
         (["--model", "add1-2", "--set", "k"], "malformed --set 'k'"),
         (["--model", "unigram", "--set", "k=abc"], "expected float"),
         (["--model", "add1-2", "--set", "order=3"], "contradicts the model name"),
