@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -25,7 +26,7 @@ class Vocab:
     ) -> Vocab:
         if min_count < 1:
             raise ValueError(f"vocab.min_count must be >= 1, got {min_count}")
-        counts = Counter(word for line in train_lines for word in line)
+        counts = Counter(chain.from_iterable(train_lines))
         counts.pop(EOS, None)
         counts.pop(UNK, None)
         words = sorted(
@@ -65,15 +66,15 @@ class Vocab:
         the train split did not admit count as OOV.
         """
         stoi = self.index()
-        unk = self.unk
-        ids = np.fromiter(
-            (i for line in lines for i in (*(stoi.get(w, unk) for w in line), 0)),
-            dtype=np.int32,
+        words = list(chain.from_iterable(lines))
+        word_ids = np.fromiter(
+            map(stoi.get, words, repeat(self.unk)), dtype=np.int32, count=len(words)
         )
-        eos_positions = (
-            np.cumsum(np.fromiter((len(line) + 1 for line in lines), dtype=np.int64)) - 1
-        )
-        oov = sum(1 for line in lines for w in line if w not in stoi)
+        lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
+        ends = np.cumsum(lengths)  # where each line's <eos> goes, in word coordinates
+        ids = np.insert(word_ids, ends, self.eos)
+        eos_positions = ends + np.arange(lengths.size)
+        oov = int(np.count_nonzero(word_ids == self.unk)) - words.count(UNK)
         return ids, eos_positions, oov
 
     def decode(self, ids) -> list[str]:

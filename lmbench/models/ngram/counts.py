@@ -23,11 +23,11 @@ class Order:
     """The distinct n-grams of one order n, in key order (their ids are positions here)."""
 
     keys: np.ndarray  # int64 sorted; order 1: the token id itself
-    counts: np.ndarray  # int64 raw occurrence counts
-    prefix: np.ndarray  # int64 id of the first n-1 tokens (order n-1); order 1: zeros
-    suffix: np.ndarray  # int64 id of the last n-1 tokens (order n-1); order 1: zeros
+    counts: np.ndarray  # int32 raw occurrence counts
+    prefix: np.ndarray  # int32 id of the first n-1 tokens (order n-1); order 1: zeros
+    suffix: np.ndarray  # int32 id of the last n-1 tokens (order n-1); order 1: zeros
     anchored: np.ndarray  # bool: occurs at a segment start (nothing to its left)
-    first: np.ndarray  # int64 first token of the n-gram
+    first: np.ndarray  # int32 first token of the n-gram
 
     def __len__(self) -> int:
         return int(self.keys.size)
@@ -55,22 +55,27 @@ class NgramCounts:
             words = np.hstack([words[o.prefix], (o.keys % self.radix)[:, None]])
         return words
 
-    def index(self, data: Segments) -> list[np.ndarray]:
-        """For every position of `data` and order n: id of the n-gram ending there, -1 if none."""
+    def index(self, data: Segments, lookups: list | None = None) -> list[np.ndarray]:
+        """For every position of `data` and order n: id of the n-gram ending there, -1 if none.
+
+        `lookups[n - 1]` (a `HashIndex` over order n's keys) replaces binary search when given.
+        """
         ids = data.ids.astype(np.int64)
-        first_ok = np.arange(ids.size) - data.segment_start_of_each_position()  # tokens to the left
+        left = np.arange(ids.size) - data.segment_start_of_each_position()  # tokens to the left
         found = [np.where(ids <= self.vocab_size, ids, -1)]
         for n in range(2, self.order + 1):
             prev = np.full(ids.size, -1, dtype=np.int64)
             prev[1:] = found[-1][:-1]
-            ok = (first_ok >= n - 1) & (prev >= 0)
-            keys = prev * self.radix + ids
+            keys = np.where((left >= n - 1) & (prev >= 0), prev * self.radix + ids, -1)
+            if lookups is not None:
+                found.append(lookups[n - 1].lookup(keys))
+                continue
             table = self.orders[n - 1].keys
             if table.size == 0:
                 found.append(np.full(ids.size, -1, dtype=np.int64))
                 continue
             at = np.minimum(np.searchsorted(table, keys), table.size - 1)
-            found.append(np.where(ok & (table[at] == keys), at, -1))
+            found.append(np.where((keys >= 0) & (table[at] == keys), at, -1))
         return found
 
 
@@ -87,11 +92,11 @@ def count_ngrams(data: Segments, order: int, vocab_size: int) -> NgramCounts:
     )  # tokens to the left in segment
     unigram = Order(
         keys=np.arange(radix, dtype=np.int64),
-        counts=np.bincount(ids, minlength=radix).astype(np.int64),
-        prefix=np.zeros(radix, dtype=np.int64),
-        suffix=np.zeros(radix, dtype=np.int64),
+        counts=np.bincount(ids, minlength=radix).astype(np.int32),
+        prefix=np.zeros(radix, dtype=np.int32),
+        suffix=np.zeros(radix, dtype=np.int32),
         anchored=np.bincount(ids[left == 0], minlength=radix) > 0,
-        first=np.arange(radix, dtype=np.int64),
+        first=np.arange(radix, dtype=np.int32),
     )
     orders = [unigram]
     current = ids  # id of the (n-1)-gram ending at each position (order 1: the token)

@@ -14,6 +14,7 @@ import numpy as np
 from ...protocol import Segments
 from ..base import Budget, FitReport, LanguageModel
 from .counts import NgramCounts, count_ngrams
+from .lookup import HashIndex
 from .smoothing import Weights
 
 MAX_ORDER = 10  # beyond this the counts are almost all singletons: a typo, not a model
@@ -34,6 +35,7 @@ class BackoffTables:
     counts: NgramCounts  # keys and trie links (the counts themselves are not needed to score)
     log_prob: list[np.ndarray]  # natural log, per order over its n-gram ids; <s>: -inf
     log_backoff: list[np.ndarray]  # natural log, per order; 0 where the n-gram is never a context
+    lookups: list  # per order: HashIndex over its keys (order 1: None, ids are tokens)
     notes: dict = field(default_factory=dict)
 
 
@@ -48,12 +50,13 @@ def interpolate(counts: NgramCounts, weights: Weights) -> BackoffTables:
     with np.errstate(divide="ignore"):
         log_prob = [np.log(p) for p in probs]
         log_backoff = [np.where(np.isnan(g), 0.0, np.log(g)) for g in weights.gamma[1:]]
-    return BackoffTables(counts, log_prob, log_backoff, weights.notes)
+    lookups = [None] + [HashIndex(o.keys) for o in counts.orders[1:]]
+    return BackoffTables(counts, log_prob, log_backoff, lookups, weights.notes)
 
 
 def score(tables: BackoffTables, data: Segments) -> np.ndarray:
     """Natural-log probability of every predicted token of `data`."""
-    found = tables.counts.index(data)
+    found = tables.counts.index(data, tables.lookups)
     positions = data.predicted_positions()
     result = np.zeros(positions.size)
     matched = np.zeros(positions.size, dtype=bool)
@@ -85,9 +88,10 @@ class InterpolatedNgram(LanguageModel):
         if train.n_predicted == 0:
             raise ValueError("empty training split: nothing to count")
         counts = count_ngrams(train, self.config.order, self.vocab_size)
-        self.tables = interpolate(counts, self.estimate(counts, self.config))
+        weights = self.estimate(counts, self.config)
         for o in counts.orders:  # scoring needs keys and links only
-            o.counts = o.anchored = None
+            o.counts = o.anchored = o.first = None
+        self.tables = interpolate(counts, weights)
         return FitReport(train_tokens=train.n_predicted, ended_by=ended_by, notes=self.tables.notes)
 
     def log_prob(self, data: Segments) -> np.ndarray:

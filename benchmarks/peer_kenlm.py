@@ -1,0 +1,253 @@
+"""lmbench's count models beside KenLM, measured in one run: `python benchmarks/peer_kenlm.py`.
+
+Needs KenLM's `lmplz` (and `build_binary`) on PATH and the `kenlm` Python module; lmbench does
+not ship or build them. Every timing is a fresh process, the tools alternate, and medians of
+`--repeats` are reported with their ratios; results go to results/peers/<host>-<date>/.
+
+Measured:
+- estimation: PTB train text -> scorable kn5 (ours) and -> ARPA file (ours, lmplz -o 5 -S 100M):
+  wall time and peak RSS of the process;
+- scoring: per-token log-probabilities of PTB train+valid+test (1.09 M tokens), ours vs KenLM's
+  `full_scores` on the same kn5 model (KenLM's binary probing format);
+- growth: our kn5 estimate on 10% vs 100% of WikiText-2 train;
+- NLTK's KneserNeyInterpolated per-token scoring cost beside ours (a speed-only peer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from lmbench.measure import Stopwatch, environment
+
+PYTHON = sys.executable
+ESTIMATE = """
+import sys
+from lmbench.corpora import load_corpus
+from lmbench.models.base import Budget
+from lmbench.models.registry import resolve
+corpus = load_corpus(sys.argv[1], sys.argv[2])
+train = corpus.segments("train", "sentence")
+tokens = int(sys.argv[4]) if len(sys.argv) > 4 else None
+model = resolve("kn5").build(corpus.vocab.size)
+model.fit(train, Budget(tokens=tokens))
+if sys.argv[3] != "-":
+    model.export_arpa(sys.argv[3], corpus.vocab.itos)
+"""
+
+
+def timed(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS bytes of one fresh process."""
+    watch = Stopwatch().start()
+    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = watch.stop()
+    if status != 0:
+        raise RuntimeError(f"{cmd[0]} failed with status {status}: {' '.join(cmd)}")
+    return seconds, usage.ru_maxrss * 1024
+
+
+def alternate(commands: dict[str, list[str]], repeats: int) -> dict[str, dict]:
+    runs: dict[str, list[tuple[float, int]]] = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, cmd in commands.items():
+            runs[name].append(timed(cmd))
+    return {
+        name: {
+            "median_s": statistics.median(s for s, _ in r),
+            "runs_s": [s for s, _ in r],
+            "peak_rss_mb": max(m for _, m in r) / 2**20,
+        }
+        for name, r in runs.items()
+    }
+
+
+def ptb_text(data_dir: str, folder: Path) -> tuple[Path, list[list[str]]]:
+    """PTB train as lmplz reads it: `<unk>` rewritten to a plain word (lmplz reserves <unk>)."""
+    from lmbench.corpora.readers import read_lines
+
+    path = folder / "ptb.train.lmplz.txt"
+    lines = read_lines(Path(data_dir) / "ptb" / "ptb.train.txt")
+    path.write_text(
+        "".join(" ".join("UNK" if w == "<unk>" else w for w in line) + "\n" for line in lines)
+    )
+    return path, lines
+
+
+def scoring(data_dir: str, arpa: Path, folder: Path, repeats: int) -> dict:
+    import kenlm
+    import numpy as np
+
+    from lmbench.corpora import load_corpus
+    from lmbench.models.base import Budget
+    from lmbench.models.registry import resolve
+    from lmbench.protocol import Segments
+
+    binary = folder / "kn5.probing"
+    subprocess.run(
+        ["build_binary", "probing", str(arpa), str(binary)], check=True, capture_output=True
+    )
+    lm = kenlm.Model(str(binary))
+    corpus = load_corpus("ptb", data_dir)
+    model = resolve("kn5").build(corpus.vocab.size)
+    model.fit(corpus.segments("train", "sentence"), Budget())
+    parts = [corpus.segments(s, "sentence") for s in ("train", "valid", "test")]
+    ids = np.concatenate([p.ids for p in parts])
+    offsets = np.cumsum([0] + [p.ids.size for p in parts[:-1]])
+    starts = np.concatenate([p.starts[:-1] + o for p, o in zip(parts, offsets)] + [[ids.size]])
+    text = Segments(ids, starts)
+    itos = corpus.vocab.itos
+    sentences = [
+        " ".join("UNK" if itos[t] == "<unk>" else itos[t] for t in seg[1:-1])
+        for seg in np.split(ids, starts[1:-1])
+    ]
+    tokens = text.n_predicted
+    ours, theirs = [], []
+    for _ in range(repeats):
+        watch = Stopwatch().start()
+        ours_lp = model.log_prob(text)
+        ours.append(watch.stop())
+        watch.start()
+        theirs_lp = [p for s in sentences for p, _, _ in lm.full_scores(s)]
+        theirs.append(watch.stop())
+    assert len(theirs_lp) == ours_lp.size == tokens
+    agree = float(np.max(np.abs(ours_lp / np.log(10) - np.array(theirs_lp))))
+    return {
+        "tokens": tokens,
+        "ours_tokens_per_s": tokens / statistics.median(ours),
+        "kenlm_full_scores_tokens_per_s": tokens / statistics.median(theirs),
+        "ratio_ours_to_kenlm": statistics.median(theirs) / statistics.median(ours),
+        "max_abs_log10_difference": agree,
+    }
+
+
+def nltk_cost(data_dir: str, train_tokens: int = 20_000, scored: int = 300) -> dict:
+    from nltk.lm import KneserNeyInterpolated
+    from nltk.lm.preprocessing import padded_everygram_pipeline
+
+    from lmbench.corpora import load_corpus
+    from lmbench.corpora.readers import read_lines
+    from lmbench.models.base import Budget
+    from lmbench.models.registry import resolve
+
+    lines = read_lines(Path(data_dir) / "ptb" / "ptb.train.txt")
+    head, count = [], 0
+    for line in lines:
+        head.append(line)
+        count += len(line) + 1
+        if count >= train_tokens:
+            break
+    grams, vocab = padded_everygram_pipeline(3, head)
+    peer = KneserNeyInterpolated(3)
+    peer.fit(grams, vocab)
+    test = [
+        w
+        for line in read_lines(Path(data_dir) / "ptb" / "ptb.test.txt")[:40]
+        for w in (*line, "</s>")
+    ][:scored]
+    watch = Stopwatch().start()
+    for i in range(2, len(test)):
+        peer.score(test[i], test[i - 2 : i])
+    nltk_per_token = watch.stop() / (len(test) - 2)
+    corpus = load_corpus("ptb", data_dir)
+    model = resolve("kn3").build(corpus.vocab.size)
+    model.fit(corpus.segments("train", "sentence").head(train_tokens), Budget())
+    window = corpus.segments("test", "stream")
+    watch.start()
+    model.log_prob(window)
+    ours_per_token = watch.stop() / window.n_predicted
+    return {
+        "nltk_train_tokens": count,
+        "nltk_ms_per_token": 1e3 * nltk_per_token,
+        "ours_ms_per_token": 1e3 * ours_per_token,
+        "ratio_nltk_to_ours": nltk_per_token / ours_per_token,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("LMBENCH_DATA"),
+        required=not os.environ.get("LMBENCH_DATA"),
+    )
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    for tool in ("lmplz", "build_binary"):
+        if shutil.which(tool) is None:
+            print(
+                f"{tool} is not on PATH: build KenLM (github.com/kpu/kenlm) and add its bin/ to PATH",
+                file=sys.stderr,
+            )
+            return 2
+    results: dict = {"env": environment(), "repeats": args.repeats}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        text, _ = ptb_text(args.data_dir, folder)
+        lmplz_arpa = folder / "lmplz.arpa"
+        estimate = [PYTHON, "-c", ESTIMATE, "ptb", args.data_dir]
+        results["estimation"] = alternate(
+            {
+                "lmplz_to_arpa": [
+                    "lmplz",
+                    "-o",
+                    "5",
+                    "-S",
+                    "100M",
+                    "--text",
+                    str(text),
+                    "--arpa",
+                    str(lmplz_arpa),
+                ],
+                "ours_to_model": [*estimate, "-"],
+                "ours_to_arpa": [*estimate, str(folder / "ours.arpa")],
+            },
+            args.repeats,
+        )
+        e = results["estimation"]
+        results["estimation_ratios"] = {
+            "ours_model_over_lmplz": e["ours_to_model"]["median_s"]
+            / e["lmplz_to_arpa"]["median_s"],
+            "ours_arpa_over_lmplz": e["ours_to_arpa"]["median_s"] / e["lmplz_to_arpa"]["median_s"],
+        }
+        growth = alternate(
+            {
+                "wikitext2_10pct": [
+                    PYTHON,
+                    "-c",
+                    ESTIMATE,
+                    "wikitext2",
+                    args.data_dir,
+                    "-",
+                    "208863",
+                ],
+                "wikitext2_100pct": [PYTHON, "-c", ESTIMATE, "wikitext2", args.data_dir, "-"],
+            },
+            args.repeats,
+        )
+        results["growth"] = {
+            **growth,
+            "ratio_100_over_10": growth["wikitext2_100pct"]["median_s"]
+            / growth["wikitext2_10pct"]["median_s"],
+        }
+        results["scoring"] = scoring(args.data_dir, lmplz_arpa, folder, args.repeats)
+    results["nltk_kn3"] = nltk_cost(args.data_dir)
+    out = Path(args.out or f"results/peers/{socket.gethostname()}-{date.today()}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "kenlm.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps({k: v for k, v in results.items() if k != "env"}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
