@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     how.add_argument("--seed", type=int, default=0)
     how.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    how.add_argument(
+        "--eval-tokens",
+        type=int,
+        help="score only the first N tokens of valid and test: a slice, not the full protocol "
+        "(for peers too slow to score a whole split)",
+    )
     out = p.add_argument_group("output")
     out.add_argument("--out", help="output folder (default results/<suite>/<host>-<date>)")
     out.add_argument(
@@ -187,6 +193,7 @@ def cmd_run(args) -> int:
                 args.budget_seconds,
                 args.budget_tokens,
                 args.threads,
+                args.eval_tokens,
             )
         ]
         suite_name = "adhoc"

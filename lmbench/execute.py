@@ -17,11 +17,11 @@ from .corpora import load_corpus
 from .errors import SkipRun
 from .evaluate import evaluate
 from .plan import PlannedRun
-from .protocol import make_segments
 from .results import RunRecord
 
 LATENCY_WINDOW = 32  # batch-1 latency: score one window of this many tokens, per token
 LATENCY_REPEATS = 30
+LATENCY_MAX_SECONDS = 10.0  # slow peers: fewer repeats (at least 3) rather than minutes
 SAMPLE_TOKENS = 30
 
 Emit = Callable[[dict], None]
@@ -79,6 +79,9 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
     train, valid, test = (
         corpus.segments(split, run.spec.mode) for split in ("train", "valid", "test")
     )
+    if run.spec.eval_tokens is not None:  # a slice: recorded, and labelled in reports
+        valid, test = valid.head(run.spec.eval_tokens), test.head(run.spec.eval_tokens)
+        record.extra["eval_slice_tokens"] = run.spec.eval_tokens
 
     model = run.model.build(corpus.vocab.size)
     record.curve = []
@@ -151,16 +154,18 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
         out_dir, record.run_id, {"valid": valid_eval, "test": test_eval}
     )
 
-    head = corpus.splits["test"].ids[:LATENCY_WINDOW]
-    window = make_segments(
-        head, np.array([head.size - 1]), "stream", corpus.vocab.eos, corpus.vocab.bos
+    window = test.head(LATENCY_WINDOW)  # the first test tokens, in the run's mode
+    seconds = measure.median_seconds(
+        lambda: model.log_prob(window), LATENCY_REPEATS, max_seconds=LATENCY_MAX_SECONDS
     )
-    seconds = measure.median_seconds(lambda: model.log_prob(window), LATENCY_REPEATS)
     record.latency_ms_per_token = 1e3 * seconds / window.n_predicted
 
     start = np.array([test.ids[0]], dtype=np.int32)  # <eos> (stream) or <s> (sentence)
-    sample = model.sample(start, SAMPLE_TOKENS, temperature=1.0, seed=run.spec.seed)
-    record.samples = [" ".join(corpus.vocab.decode(sample))]
+    try:
+        sample = model.sample(start, SAMPLE_TOKENS, temperature=1.0, seed=run.spec.seed)
+        record.samples = [" ".join(corpus.vocab.decode(sample))]
+    except Exception as exc:  # a peer's sampler may crash: the measurements still stand
+        record.extra["sample_error"] = f"{type(exc).__name__}: {exc}"
 
 
 def _save_log_probs(out_dir: Path, run_id: str, evaluations: dict) -> dict:

@@ -75,7 +75,14 @@ def peak_rss_bytes() -> int:
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1, sync=None) -> float:
+def median_seconds(
+    fn: Callable[[], object],
+    repeats: int,
+    warmup: int = 1,
+    sync=None,
+    max_seconds: float | None = None,
+) -> float:
+    """Median of `repeats` timed calls; stops early (after at least 3) once `max_seconds` is spent."""
     watch = Stopwatch(sync)
     for _ in range(warmup):
         fn()
@@ -84,6 +91,8 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1, sync
         watch.start()
         fn()
         times.append(watch.stop())
+        if max_seconds is not None and len(times) >= 3 and sum(times) > max_seconds:
+            break
     return statistics.median(times)
 
 

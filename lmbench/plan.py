@@ -40,6 +40,7 @@ class RunSpec:
     budget_seconds: float | None = None
     budget_tokens: int | None = None
     threads: int | None = None  # None: every core
+    eval_tokens: int | None = None  # score only the first N tokens of valid/test (slow peers)
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,8 @@ def plan(spec: RunSpec, suite: str = "adhoc", data_dir=None) -> PlannedRun:
         raise UsageError(f"--budget-seconds must be > 0, got {spec.budget_seconds}")
     if spec.budget_tokens is not None and spec.budget_tokens <= 0:
         raise UsageError(f"--budget-tokens must be > 0, got {spec.budget_tokens}")
+    if spec.eval_tokens is not None and spec.eval_tokens <= 0:
+        raise UsageError(f"--eval-tokens must be > 0, got {spec.eval_tokens}")
     threads = spec.threads or os.cpu_count() or 1
     budget = Budget(seconds=spec.budget_seconds, tokens=spec.budget_tokens)
     if is_directory_corpus(spec.corpus):  # user data: find bad files now, not inside a run
@@ -118,6 +121,7 @@ def plan(spec: RunSpec, suite: str = "adhoc", data_dir=None) -> PlannedRun:
         "device": device,
         "dtype": model.model_class.dtype,
         "threads": threads,
+        "eval_tokens": spec.eval_tokens,
     }
     return PlannedRun(
         spec, suite, model, vocab, device, threads, budget, sha, config, config_hash(config)

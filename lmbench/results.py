@@ -125,11 +125,12 @@ def read_records(path: Path) -> list[dict]:
             except json.JSONDecodeError:
                 warnings.warn(f"{path}:{number}: unreadable record skipped", stacklevel=2)
                 continue
-            records.append(_restore(record))
+            records.append(restore(record))
     return records
 
 
-def _restore(record: dict) -> dict:
+def restore(record: dict) -> dict:
+    """Undo `_finite`: "inf" strings back to floats."""
     for key in ("valid_ppl", "test_ppl", "test_bits_per_token", "time_to_target_s"):
         if isinstance(record.get(key), str):
             record[key] = float(record[key])

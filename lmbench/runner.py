@@ -20,7 +20,7 @@ from pathlib import Path
 from .execute import base_record
 from .plan import PlannedRun
 from .progress import SuiteDisplay
-from .results import RunRecord, append_record, latest_by_config, read_records
+from .results import RunRecord, append_record, latest_by_config, read_records, restore
 
 RESULTS_ROOT = Path("results")
 RECORDS_FILE = "runs.jsonl"
@@ -128,6 +128,6 @@ def run_planned(
             display.start_run(index, f"{run.spec.corpus} {run.spec.model} {run.spec.mode}")
             record = run_in_child(run, make_run_id(run), out_dir, data_dir, display.event)
             append_record(jsonl, record)
-            results[run.config_hash] = json.loads(record.to_json())
+            results[run.config_hash] = restore(json.loads(record.to_json()))
             display.end_run(results[run.config_hash])
     return [kept.get(run.config_hash) or results[run.config_hash] for run in runs]

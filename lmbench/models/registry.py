@@ -65,6 +65,22 @@ REGISTRY: tuple[ModelEntry, ...] = (
         "interpolated absolute discounting of order N",
     ),
     ModelEntry(
+        r"kenlm(?P<order>\d+)",
+        "kenlm5",
+        "ngram.peers:KenlmPeer",
+        "ngram.peers:KenlmConfig",
+        lambda m: {"order": int(m["order"])},
+        "peer: KenLM's lmplz estimate scored by the kenlm module (sentence mode; skipped without them)",
+    ),
+    ModelEntry(
+        r"nltk-kn(?P<order>\d+)",
+        "nltk-kn3",
+        "ngram.peers:NltkKneserNey",
+        "ngram.peers:NltkConfig",
+        lambda m: {"order": int(m["order"])},
+        "peer: NLTK's KneserNeyInterpolated (speed only; use --eval-tokens, different protocol)",
+    ),
+    ModelEntry(
         r"add(?P<k>\d+(?:\.\d+)?)-(?P<order>\d+)",
         "add1-2",
         "ngram.additive:AdditiveNgram",
