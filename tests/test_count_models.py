@@ -21,7 +21,10 @@ from .conftest import segments
 )
 def test_next_token_distribution_sums_to_one(lines, context, spec, mode):
     vocab_size = 7
+    spec, _, prune = spec.partition(" prune=")
     sets = {"discount_fallback": "true"} if spec.startswith("kn") else {}
+    if prune:
+        sets["prune"] = prune
     model = resolve(spec, sets).build(vocab_size)
     model.fit(segments(lines, mode, vocab_size), Budget())
     start = [vocab_size] if mode == "sentence" else [0]

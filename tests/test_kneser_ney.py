@@ -3,6 +3,8 @@
 import json
 import math
 import re
+import shutil
+import subprocess
 from collections import Counter
 
 import numpy as np
@@ -170,3 +172,56 @@ def test_exported_arpa_scores_equal_in_kenlm(reference, tmp_path):
         lm.score(" ".join(w if w in vocab.itos else "<unk>" for w in line)) for line in lines[:50]
     ]
     np.testing.assert_allclose(per_sentence, theirs, atol=1e-4)
+
+
+# n-gram counts lmplz wrote for the reference slice with --prune (measured with KenLM's lmplz)
+LMPLZ_PRUNED = {(3, "0 1 1"): [4990, 5118, 2506], (5, "0 0 1 2"): [4990, 25938, 2506, 250, 103]}
+
+
+@pytest.mark.parametrize("order, prune", sorted(LMPLZ_PRUNED))
+def test_pruning_keeps_what_lmplz_keeps(reference, order, prune, tmp_path):
+    vocab, train, valid, _ = reference
+    model = resolve(f"kn{order}", {"prune": prune}).build(vocab.size)
+    report = model.fit(train, Budget())
+    assert report.notes["ngrams"] == LMPLZ_PRUNED[(order, prune)]
+    assert report.notes["ngrams_before_pruning"][1:] != report.notes["ngrams"][1:]
+    full = resolve(f"kn{order}").build(vocab.size)
+    full.fit(train, Budget())
+    assert evaluate(model, valid).perplexity > evaluate(full, valid).perplexity  # the trade-off
+    if shutil.which("lmplz"):
+        arpa = tmp_path / "lmplz.arpa"
+        subprocess.run(
+            [
+                "lmplz",
+                "-o",
+                str(order),
+                "-S",
+                "100M",
+                "--prune",
+                *prune.split(),
+                "--text",
+                str(REFERENCE / "ptb-train-head2000.txt"),
+                "--arpa",
+                str(arpa),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        theirs = read_arpa(arpa)
+        ours = read_arpa(write_arpa(model.tables, vocab.itos, tmp_path / "ours.arpa"))
+        assert ours.keys() == theirs.keys()
+        assert (
+            max(abs(ours[k][0] - theirs[k][0]) + abs(ours[k][1] - theirs[k][1]) for k in theirs)
+            < 1e-4
+        )
+
+
+@pytest.mark.parametrize(
+    "prune, message",
+    [("1 1", "unigrams cannot be pruned"), ("0 2 1", "must not decrease"), ("0 x", "whole-number")],
+)
+def test_bad_prune_settings(prune, message):
+    from lmbench.errors import UsageError
+
+    with pytest.raises(UsageError, match=message):
+        resolve("kn3", {"prune": prune})

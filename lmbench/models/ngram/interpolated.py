@@ -15,7 +15,8 @@ from ...protocol import Segments
 from ..base import Budget, FitReport, LanguageModel
 from .counts import NgramCounts, count_ngrams
 from .lookup import HashIndex
-from .smoothing import Weights
+from .prune import compact, keep_masks, parse_thresholds
+from .smoothing import Discounted, weights_from_discounts
 
 MAX_ORDER = 10  # beyond this the counts are almost all singletons: a typo, not a model
 
@@ -24,10 +25,12 @@ MAX_ORDER = 10  # beyond this the counts are almost all singletons: a typo, not 
 class NgramConfig:
     order: int = 5  # N: condition on the previous N - 1 tokens
     discount_fallback: bool = False  # KN only: lmplz's 0.5/1/1.5 when a discount is undefined
+    prune: str = ""  # raw-count thresholds per order as lmplz --prune, e.g. "0 0 1"; "" keeps all
 
     def __post_init__(self):
         if not 1 <= self.order <= MAX_ORDER:
             raise ValueError(f"order must be between 1 and {MAX_ORDER}, got {self.order}")
+        parse_thresholds(self.prune, self.order)  # fail at --set time, not mid-run
 
 
 @dataclass
@@ -39,7 +42,7 @@ class BackoffTables:
     notes: dict = field(default_factory=dict)
 
 
-def interpolate(counts: NgramCounts, weights: Weights) -> BackoffTables:
+def interpolate(counts: NgramCounts, weights) -> BackoffTables:
     vocab = counts.vocab_size
     prob = weights.u[0] + weights.gamma[0][0] / vocab  # the floor: uniform over |V| (<s> excluded)
     prob[vocab] = 0.0
@@ -78,7 +81,7 @@ class InterpolatedNgram(LanguageModel):
     family = "ngram"
 
     @staticmethod
-    def estimate(counts: NgramCounts, config) -> Weights:  # pragma: no cover - abstract
+    def estimate(counts: NgramCounts, config) -> Discounted:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def fit(self, train: Segments, budget: Budget, on_eval=None) -> FitReport:
@@ -88,7 +91,14 @@ class InterpolatedNgram(LanguageModel):
         if train.n_predicted == 0:
             raise ValueError("empty training split: nothing to count")
         counts = count_ngrams(train, self.config.order, self.vocab_size)
-        weights = self.estimate(counts, self.config)
+        plan = self.estimate(counts, self.config)
+        thresholds = parse_thresholds(self.config.prune, self.config.order)
+        keep = keep_masks(counts, thresholds) if thresholds else None
+        weights = weights_from_discounts(counts, plan, keep)
+        if keep is not None:
+            plan.notes["ngrams_before_pruning"] = [len(o) for o in counts.orders]
+            compact(counts, weights, keep)
+        plan.notes["ngrams"] = [len(o) for o in counts.orders]
         for o in counts.orders:  # scoring needs keys and links only
             o.counts = o.anchored = o.first = None
         self.tables = interpolate(counts, weights)

@@ -30,6 +30,15 @@ class DiscountError(ValueError):
 
 
 @dataclass
+class Discounted:
+    """What a smoother decides: effective counts a and the mass d taken from each n-gram."""
+
+    a: list[np.ndarray]
+    d: list[np.ndarray]
+    notes: dict
+
+
+@dataclass
 class Weights:
     """u per order (over that order's n-gram ids) and gamma per context order (gamma[0]: empty)."""
 
@@ -89,8 +98,13 @@ def modified_kn_discounts(
 
 
 def weights_from_discounts(
-    counts: NgramCounts, a: list[np.ndarray], d: list[np.ndarray], notes: dict
+    counts: NgramCounts, plan: Discounted, keep: list | None = None
 ) -> Weights:
+    """u and gamma per order. A pruned n-gram (keep False) gives its whole count to its context's
+    gamma, as lmplz does, so every distribution still sums to 1."""
+    a, d = plan.a, plan.d
+    if keep is not None:
+        d = [np.where(k, dn, an) for k, dn, an in zip(keep, d, a)]
     u, gamma = [], [None] * counts.order
     for n in range(1, counts.order + 1):
         o = counts.orders[n - 1]
@@ -103,14 +117,14 @@ def weights_from_discounts(
         total = np.bincount(group, weights=a[n - 1], minlength=contexts)
         taken = np.bincount(group, weights=d[n - 1], minlength=contexts)
         with np.errstate(invalid="ignore", divide="ignore"):
-            u.append(np.where(a[n - 1] > 0, (a[n - 1] - d[n - 1]) / total[group], 0.0))
+            u.append(np.where(a[n - 1] > d[n - 1], (a[n - 1] - d[n - 1]) / total[group], 0.0))
             gamma[n - 1] = np.where(total > 0, taken / total, np.nan)
     if not np.isfinite(gamma[0][0]):
         raise ValueError("empty training data: no token to estimate a unigram distribution from")
-    return Weights(u, gamma, notes)
+    return Weights(u, gamma, plan.notes)
 
 
-def kneser_ney(counts: NgramCounts, fallback: bool) -> Weights:
+def kneser_ney(counts: NgramCounts, fallback: bool) -> Discounted:
     a = _without_bos(continuation_counts(counts), counts.vocab_size)
     d, discounts, fell_back = [], {}, []
     for n in range(1, counts.order + 1):
@@ -120,12 +134,10 @@ def kneser_ney(counts: NgramCounts, fallback: bool) -> Weights:
             fell_back.append(n)
         table = np.array([0.0, *values])
         d.append(table[np.minimum(a[n - 1], 3).astype(np.int64)])
-    return weights_from_discounts(
-        counts, a, d, {"discounts": discounts, "discount_fallback_orders": fell_back}
-    )
+    return Discounted(a, d, {"discounts": discounts, "discount_fallback_orders": fell_back})
 
 
-def witten_bell(counts: NgramCounts) -> Weights:
+def witten_bell(counts: NgramCounts) -> Discounted:
     a = _without_bos(raw_counts(counts), counts.vocab_size)
     d = []
     for n in range(1, counts.order + 1):
@@ -136,10 +148,10 @@ def witten_bell(counts: NgramCounts) -> Weights:
         with np.errstate(invalid="ignore"):  # contexts with no extension: never looked up
             share = types / (total + types)
         d.append(a[n - 1] * share[group])
-    return weights_from_discounts(counts, a, d, {})
+    return Discounted(a, d, {})
 
 
-def absolute(counts: NgramCounts) -> Weights:
+def absolute(counts: NgramCounts) -> Discounted:
     a = _without_bos(raw_counts(counts), counts.vocab_size)
     d, discounts = [], {}
     for n in range(1, counts.order + 1):
@@ -147,4 +159,4 @@ def absolute(counts: NgramCounts) -> Weights:
         value = n1 / (n1 + 2 * n2) if n1 + n2 > 0 else 0.5
         discounts[n] = value
         d.append(np.minimum(a[n - 1], value))
-    return weights_from_discounts(counts, a, d, {"discounts": discounts})
+    return Discounted(a, d, {"discounts": discounts})
