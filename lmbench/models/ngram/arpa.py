@@ -8,6 +8,8 @@ string ufuncs, so a PTB 5-gram model is written without a Python loop per n-gram
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -25,52 +27,68 @@ def arpa_words(itos: tuple[str, ...]) -> list[str]:
     return [("</s>" if w == "<eos>" else w) for w in itos] + ["<s>"]
 
 
-def format_log10(values: np.ndarray) -> np.ndarray:
-    """'-d.ddddddd' bytes of log10 values <= 0 (-inf, for <s>, is written 0 as lmplz does)."""
+def format_log10(values: np.ndarray, before: bytes = b"", after: bytes = b"") -> np.ndarray:
+    """`before` + '-d.ddddddd' + `after` as fixed-width bytes, for log10 values <= 0.
+
+    -inf (<s>) is written 0 as lmplz does; the rare |value| >= 10 is formatted one by one.
+    """
     v = np.minimum(np.nan_to_num(np.asarray(values, dtype=np.float64), neginf=0.0), 0.0)
     q = np.rint(-v * 10**DECIMALS).astype(np.int64)
     wide = q >= 10 ** (DECIMALS + 1)
     high, low = np.divmod(np.where(wide, 0, q), 10**4)
-    chars = np.empty((v.size, 10), dtype=np.uint8)
-    chars[:, 0] = ord("-")
-    chars[:, 1] = _DIGITS4[high, 0]
-    chars[:, 2] = ord(".")
-    chars[:, 3:6] = _DIGITS4[high, 1:]
-    chars[:, 6:] = _DIGITS4[low]
-    text = chars.view("S10").ravel()
+    b, a = len(before), len(after)
+    chars = np.empty((v.size, b + 10 + a), dtype=np.uint8)
+    chars[:, :b] = np.frombuffer(before, dtype=np.uint8)
+    chars[:, b] = ord("-")
+    chars[:, b + 1] = _DIGITS4[high, 0]
+    chars[:, b + 2] = ord(".")
+    chars[:, b + 3 : b + 6] = _DIGITS4[high, 1:]
+    chars[:, b + 6 : b + 10] = _DIGITS4[low]
+    chars[:, b + 10 :] = np.frombuffer(after, dtype=np.uint8)
+    text = chars.view(f"S{chars.shape[1]}").ravel()
     if wide.any():  # below 1e-10: rare enough to format one by one
-        text = text.astype("S16")
-        text[wide] = [f"{x:.{DECIMALS}f}".encode() for x in v[wide]]
+        text = text.astype(f"S{chars.shape[1] + 8}")
+        text[wide] = [before + f"{x:.{DECIMALS}f}".encode() + after for x in v[wide]]
     return text
 
 
+CHUNK = 1 << 17  # lines per work item: bounds the padded temporaries, feeds both threads
+
+
+def _lines(prob: np.ndarray, text: np.ndarray, tail: np.ndarray | bytes) -> np.ndarray:
+    """The bytes of `prob` + `text` + `tail` per line, NUL padding removed."""
+    line = np.strings.add(np.strings.add(prob, text), tail)
+    raw = line.view(np.uint8)
+    return raw[raw != 0]
+
+
 def write_arpa(tables: BackoffTables, itos: tuple[str, ...], path: Path) -> Path:
-    """Each order's lines are built as fixed-width byte strings (numpy string ufuncs) whose NUL
-    padding is then dropped: no Python loop per n-gram. Context text is reused from the order
-    below (an n-gram is its prefix plus one word)."""
+    """Lines are built as fixed-width byte strings (numpy string ufuncs, which release the GIL,
+    in chunks over a thread pool) whose NUL padding is then dropped: no Python loop per n-gram.
+    An n-gram's text is its prefix's text plus one word, reused from the order below."""
     counts = tables.counts
     names = np.array([w.encode() for w in arpa_words(itos)])
+    spaced = np.strings.add(b" ", names)
     top = counts.order
-    with open(path, "wb") as out:
-        header = "\n\\data\\\n" + "".join(
-            f"ngram {n}={len(o)}\n" for n, o in enumerate(counts.orders, 1)
-        )
+    with open(path, "wb") as out, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        header = "\n\\data\\\n" + "".join(f"ngram {n}={len(o)}\n" for n, o in enumerate(counts.orders, 1))
         out.write(header.encode())
         text = None
         for n in range(1, top + 1):
             o = counts.orders[n - 1]
-            word = names[o.keys % counts.radix] if n > 1 else names[o.keys]
-            text = word if n == 1 else np.strings.add(np.strings.add(text[o.prefix], b" "), word)
-            line = np.strings.add(
-                np.strings.add(format_log10(tables.log_prob[n - 1] * LOG10_E), b"\t"), text
-            )
+            if n == 1:
+                text = names[o.keys]
+            else:
+                text = np.strings.add(text[o.prefix], spaced[o.keys % counts.radix])
+            prob = format_log10(tables.log_prob[n - 1] * LOG10_E, after=b"\t")
             if n < top:
-                backoff = format_log10(tables.log_backoff[n - 1] * LOG10_E)
-                line = np.strings.add(np.strings.add(line, b"\t"), backoff)
-            line = np.strings.add(line, b"\n")
-            raw = line.view(np.uint8)
+                tail = format_log10(tables.log_backoff[n - 1] * LOG10_E, before=b"\t", after=b"\n")
+            else:
+                tail = np.full(len(o), b"\n", dtype="S1")
             out.write(f"\n\\{n}-grams:\n".encode())
-            raw[raw != 0].tofile(out)
+            bounds = range(0, len(o), CHUNK)
+            for chunk in pool.map(lambda a: _lines(prob[a : a + CHUNK], text[a : a + CHUNK], tail[a : a + CHUNK]), bounds):
+                chunk.tofile(out)
         out.write(b"\n\\end\\\n")
     return path
 

@@ -43,16 +43,22 @@ class BackoffTables:
 
 
 def interpolate(counts: NgramCounts, weights) -> BackoffTables:
+    """p_n = u_n + gamma(context) p_{n-1}(suffix), order by order; weights are consumed (freed)."""
     vocab = counts.vocab_size
     prob = weights.u[0] + weights.gamma[0][0] / vocab  # the floor: uniform over |V| (<s> excluded)
     prob[vocab] = 0.0
-    probs = [prob]
-    for n in range(2, counts.order + 1):
-        o = counts.orders[n - 1]
-        probs.append(weights.u[n - 1] + weights.gamma[n - 1][o.prefix] * probs[-1][o.suffix])
+    log_prob, log_backoff = [], []
     with np.errstate(divide="ignore"):
-        log_prob = [np.log(p) for p in probs]
-        log_backoff = [np.where(np.isnan(g), 0.0, np.log(g)) for g in weights.gamma[1:]]
+        for n in range(1, counts.order + 1):
+            if n > 1:
+                o, below, gamma = counts.orders[n - 1], prob, weights.gamma[n - 1]
+                prob = weights.u[n - 1] + gamma[o.prefix] * below[o.suffix]
+                log_prob.append(np.log(below, out=below))
+                # order n-1's gammas are its backoff weights (1 where it is never a context)
+                log_backoff.append(np.log(np.nan_to_num(gamma, nan=1.0, copy=False), out=gamma))
+                weights.gamma[n - 1] = None
+            weights.u[n - 1] = None
+        log_prob.append(np.log(prob, out=prob))
     lookups = [None] + [HashIndex(o.keys) for o in counts.orders[1:]]
     return BackoffTables(counts, log_prob, log_backoff, lookups, weights.notes)
 
@@ -95,6 +101,7 @@ class InterpolatedNgram(LanguageModel):
         thresholds = parse_thresholds(self.config.prune, self.config.order)
         keep = keep_masks(counts, thresholds) if thresholds else None
         weights = weights_from_discounts(counts, plan, keep)
+        plan.a = plan.d = None  # free before the next stage allocates
         if keep is not None:
             plan.notes["ngrams_before_pruning"] = [len(o) for o in counts.orders]
             compact(counts, weights, keep)
