@@ -28,67 +28,89 @@ def arpa_words(itos: tuple[str, ...]) -> list[str]:
 
 
 def format_log10(values: np.ndarray, before: bytes = b"", after: bytes = b"") -> np.ndarray:
-    """`before` + '-d.ddddddd' + `after` as fixed-width bytes, for log10 values <= 0.
-
-    -inf (<s>) is written 0 as lmplz does; the rare |value| >= 10 is formatted one by one.
-    """
-    v = np.minimum(np.nan_to_num(np.asarray(values, dtype=np.float64), neginf=0.0), 0.0)
-    q = np.rint(-v * 10**DECIMALS).astype(np.int64)
-    wide = q >= 10 ** (DECIMALS + 1)
-    high, low = np.divmod(np.where(wide, 0, q), 10**4)
+    """`before` + '-dd.ddddddd' + `after` per value as rows of a uint8 matrix, for log10 values
+    <= 0. A leading zero digit is written as NUL, which the writer drops with the padding, so
+    -0.5 reads "-0.5000000". -inf (<s>, never predicted) is written 0, as lmplz does."""
+    v = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float64), neginf=0.0), -99.9999999, 0.0)
+    q = np.rint(-v * 10**DECIMALS).astype(np.int64)  # < 10**9
+    high, low = np.divmod(q, 10**4)  # high: 2 integer digits and 3 decimals
     b, a = len(before), len(after)
-    chars = np.empty((v.size, b + 10 + a), dtype=np.uint8)
+    chars = np.empty((v.size, b + 11 + a), dtype=np.uint8)
     chars[:, :b] = np.frombuffer(before, dtype=np.uint8)
     chars[:, b] = ord("-")
-    chars[:, b + 1] = _DIGITS4[high, 0]
-    chars[:, b + 2] = ord(".")
-    chars[:, b + 3 : b + 6] = _DIGITS4[high, 1:]
-    chars[:, b + 6 : b + 10] = _DIGITS4[low]
-    chars[:, b + 10 :] = np.frombuffer(after, dtype=np.uint8)
-    text = chars.view(f"S{chars.shape[1]}").ravel()
-    if wide.any():  # below 1e-10: rare enough to format one by one
-        text = text.astype(f"S{chars.shape[1] + 8}")
-        text[wide] = [before + f"{x:.{DECIMALS}f}".encode() + after for x in v[wide]]
-    return text
+    tens, rest = np.divmod(high, 1000)
+    chars[:, b + 1] = np.where(tens >= 10, ord("0") + tens // 10, 0)
+    chars[:, b + 2] = ord("0") + tens % 10
+    chars[:, b + 3] = ord(".")
+    chars[:, b + 4 : b + 7] = _DIGITS4[rest, 1:]
+    chars[:, b + 7 : b + 11] = _DIGITS4[low]
+    chars[:, b + 11 :] = np.frombuffer(after, dtype=np.uint8)
+    return chars
 
 
-CHUNK = 1 << 17  # lines per work item: bounds the padded temporaries, feeds both threads
+CHUNK = 1 << 16  # lines per work item: bounds the padded temporaries, feeds every core
 
 
-def _lines(prob: np.ndarray, text: np.ndarray, tail: np.ndarray | bytes) -> np.ndarray:
-    """The bytes of `prob` + `text` + `tail` per line, NUL padding removed."""
-    line = np.strings.add(np.strings.add(prob, text), tail)
-    raw = line.view(np.uint8)
-    return raw[raw != 0]
+def _as_rows(strings: np.ndarray) -> np.ndarray:
+    """A fixed-width bytes array as a (n, width) uint8 matrix (NUL-padded)."""
+    return strings.view(np.uint8).reshape(strings.size, -1)
+
+
+def _drop_padding(*parts: np.ndarray) -> np.ndarray:
+    rows = np.concatenate(parts, axis=1).ravel()
+    return rows[rows != 0]
 
 
 def write_arpa(tables: BackoffTables, itos: tuple[str, ...], path: Path) -> Path:
-    """Lines are built as fixed-width byte strings (numpy string ufuncs, which release the GIL,
-    in chunks over a thread pool) whose NUL padding is then dropped: no Python loop per n-gram.
-    An n-gram's text is its prefix's text plus one word, reused from the order below."""
+    """Every line is a row of a NUL-padded uint8 matrix: number, words, backoff side by side;
+    dropping the NULs leaves the ARPA text. An n-gram's words are its prefix's words plus one,
+    reused from the order below. Chunks run on a thread pool (numpy releases the GIL here)."""
     counts = tables.counts
     names = np.array([w.encode() for w in arpa_words(itos)])
-    spaced = np.strings.add(b" ", names)
+    first = _as_rows(names)
+    spaced = _as_rows(np.strings.add(b" ", names))
     top = counts.order
     with open(path, "wb") as out, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        header = "\n\\data\\\n" + "".join(f"ngram {n}={len(o)}\n" for n, o in enumerate(counts.orders, 1))
+        header = "\n\\data\\\n" + "".join(
+            f"ngram {n}={len(o)}\n" for n, o in enumerate(counts.orders, 1)
+        )
         out.write(header.encode())
-        text = None
+        words = first[:0]
         for n in range(1, top + 1):
             o = counts.orders[n - 1]
-            if n == 1:
-                text = names[o.keys]
-            else:
-                text = np.strings.add(text[o.prefix], spaced[o.keys % counts.radix])
-            prob = format_log10(tables.log_prob[n - 1] * LOG10_E, after=b"\t")
-            if n < top:
-                tail = format_log10(tables.log_backoff[n - 1] * LOG10_E, before=b"\t", after=b"\n")
-            else:
-                tail = np.full(len(o), b"\n", dtype="S1")
+            below = words
+            words = np.empty((len(o), first.shape[1] + (n - 1) * spaced.shape[1]), dtype=np.uint8)
+            log_prob, log_backoff = (
+                tables.log_prob[n - 1],
+                tables.log_backoff[n - 1] if n < top else None,
+            )
+
+            def chunk(
+                a: int,
+                n=n,
+                o=o,
+                below=below,
+                words=words,
+                log_prob=log_prob,
+                log_backoff=log_backoff,
+            ):
+                z = slice(a, a + CHUNK)
+                if n == 1:
+                    words[z] = first[o.keys[z]]
+                else:
+                    np.concatenate(
+                        [below[o.prefix[z]], spaced[o.keys[z] % counts.radix]], axis=1, out=words[z]
+                    )
+                prob = format_log10(log_prob[z] * LOG10_E, after=b"\t")
+                if log_backoff is None:
+                    tail = np.full((prob.shape[0], 1), ord("\n"), dtype=np.uint8)
+                else:
+                    tail = format_log10(log_backoff[z] * LOG10_E, before=b"\t", after=b"\n")
+                return _drop_padding(prob, words[z], tail)
+
             out.write(f"\n\\{n}-grams:\n".encode())
-            bounds = range(0, len(o), CHUNK)
-            for chunk in pool.map(lambda a: _lines(prob[a : a + CHUNK], text[a : a + CHUNK], tail[a : a + CHUNK]), bounds):
-                chunk.tofile(out)
+            for text in pool.map(chunk, range(0, len(o), CHUNK)):
+                text.tofile(out)
         out.write(b"\n\\end\\\n")
     return path
 
