@@ -42,6 +42,8 @@ model = resolve("kn5").build(corpus.vocab.size)
 model.fit(train, Budget(tokens=tokens))
 if sys.argv[3] != "-":
     model.export_arpa(sys.argv[3], corpus.vocab.itos)
+else:  # scorable means scored: the first query builds the lookup index
+    model.log_prob(corpus.segments("test", "sentence").head(20))
 """
 
 

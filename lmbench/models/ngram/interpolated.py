@@ -38,8 +38,16 @@ class BackoffTables:
     counts: NgramCounts  # keys and trie links (the counts themselves are not needed to score)
     log_prob: list[np.ndarray]  # natural log, per order over its n-gram ids; <s>: -inf
     log_backoff: list[np.ndarray]  # natural log, per order; 0 where the n-gram is never a context
-    lookups: list  # per order: HashIndex over its keys (order 1: None, ids are tokens)
     notes: dict = field(default_factory=dict)
+    _lookups: list | None = None
+
+    @property
+    def lookups(self) -> list:
+        """Per order: a HashIndex over its keys (order 1: None, ids are tokens). Built on first
+        use: exporting ARPA needs none, scoring pays for it once."""
+        if self._lookups is None:
+            self._lookups = [None] + [HashIndex(o.keys) for o in self.counts.orders[1:]]
+        return self._lookups
 
 
 def interpolate(counts: NgramCounts, weights) -> BackoffTables:
@@ -59,8 +67,7 @@ def interpolate(counts: NgramCounts, weights) -> BackoffTables:
                 weights.gamma[n - 1] = None
             weights.u[n - 1] = None
         log_prob.append(np.log(prob, out=prob))
-    lookups = [None] + [HashIndex(o.keys) for o in counts.orders[1:]]
-    return BackoffTables(counts, log_prob, log_backoff, lookups, weights.notes)
+    return BackoffTables(counts, log_prob, log_backoff, weights.notes)
 
 
 def score(tables: BackoffTables, data: Segments) -> np.ndarray:
