@@ -17,16 +17,33 @@ EOS, UNK, BOS = "<eos>", "<unk>", "<s>"
 
 
 @dataclass(frozen=True)
+class Tokens:
+    """Whitespace tokens of a text as one flat list plus the number of tokens on each line."""
+
+    words: list[str]
+    lengths: np.ndarray  # int64, one entry per line (blank lines: 0)
+
+    @classmethod
+    def from_lines(cls, lines: list[list[str]]) -> Tokens:
+        lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
+        return cls(list(chain.from_iterable(lines)), lengths)
+
+
+def _tokens(text: Tokens | list[list[str]]) -> Tokens:
+    return text if isinstance(text, Tokens) else Tokens.from_lines(text)
+
+
+@dataclass(frozen=True)
 class Vocab:
     itos: tuple[str, ...]
 
     @classmethod
     def build(
-        cls, train_lines: list[list[str]], min_count: int = 1, max_size: int | None = None
+        cls, train: Tokens | list[list[str]], min_count: int = 1, max_size: int | None = None
     ) -> Vocab:
         if min_count < 1:
             raise ValueError(f"vocab.min_count must be >= 1, got {min_count}")
-        counts = Counter(chain.from_iterable(train_lines))
+        counts = Counter(_tokens(train).words)
         counts.pop(EOS, None)
         counts.pop(UNK, None)
         words = sorted(
@@ -59,18 +76,18 @@ class Vocab:
     def index(self) -> dict[str, int]:
         return {w: i for i, w in enumerate(self.itos)}
 
-    def encode(self, lines: list[list[str]]) -> tuple[np.ndarray, np.ndarray, int]:
+    def encode(self, text: Tokens | list[list[str]]) -> tuple[np.ndarray, np.ndarray, int]:
         """Ids of every word plus one <eos> per line; the position of each <eos>; OOV word count.
 
         A literal `<unk>` in the text is in-vocabulary (PTB and WikiText-2 ship it); only words
         the train split did not admit count as OOV.
         """
         stoi = self.index()
-        words = list(chain.from_iterable(lines))
+        text = _tokens(text)
+        words, lengths = text.words, text.lengths
         word_ids = np.fromiter(
             map(stoi.get, words, repeat(self.unk)), dtype=np.int32, count=len(words)
         )
-        lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
         ends = np.cumsum(lengths)  # where each line's <eos> goes, in word coordinates
         ids = np.insert(word_ids, ends, self.eos)
         eos_positions = ends + np.arange(lengths.size)

@@ -97,3 +97,17 @@ def test_corpora_json_cli_prints_published_counts(mirror, capsys):
     assert rows["ptb"]["splits"]["test"]["tokens"] == 82_430
     assert rows["wikitext2"]["vocab_size"] == 33_278
     assert rows["brown"]["splits"]["test"]["words"] == 161_192
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b" a b \n\n c\td \r\n", b"a b\nc", b"x\x1fy z\n \n", "a\u00a0b c\n d\u2009e\n".encode()],
+)
+def test_fast_tokenizer_agrees_with_str_split(tmp_path, text):
+    from lmbench.corpora.readers import read_tokens
+    from lmbench.vocab import Tokens
+
+    path = tmp_path / "t.txt"
+    path.write_bytes(text)
+    fast, slow = read_tokens(path), Tokens.from_lines(read_lines(path))
+    assert fast.words == slow.words and fast.lengths.tolist() == slow.lengths.tolist()

@@ -17,7 +17,7 @@ from ..errors import DataError, UsageError
 from ..protocol import Segments, make_segments
 from ..vocab import Vocab
 from .fetch import DATA_ENV, Located, digest, locate
-from .readers import brown_lines, read_lines
+from .readers import brown_lines, read_tokens
 from .specs import CORPORA, CorpusSpec
 
 SPLITS = ("train", "valid", "test")
@@ -110,9 +110,9 @@ def load_corpus(
     if spec is not None and spec.reader == "brown":
         lines = brown_lines(files["archive"].path)
     else:
-        lines = {split: read_lines(files[split].path) for split in SPLITS}
-    for split, split_lines in lines.items():
-        if not any(split_lines):
+        lines = {split: read_tokens(files[split].path) for split in SPLITS}
+    for split, tokens in lines.items():
+        if not tokens.words:
             raise DataError(f"{name}: split {split!r} is empty")
     settings = {
         "min_count": min_count if min_count is not None else (spec.min_count if spec else 1),

@@ -1,35 +1,72 @@
-"""Turn verified corpus files into lines of whitespace tokens."""
+"""Turn verified corpus files into whitespace tokens, line by line."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import DataError
+from ..vocab import Tokens
 from .specs import BROWN_CUTS
 
+# What str.split() treats as whitespace: ASCII 9-13 and 28-32, and these UTF-8 sequences. A file
+# without the latter gets its per-line token counts from a byte scan in numpy.
+_ASCII_SPACE = np.zeros(256, dtype=bool)
+_ASCII_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
+_UNICODE_SPACE = re.compile(
+    rb"\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80"
+)
 
-def read_lines(path: Path) -> list[list[str]]:
-    """One list of tokens per line; blank lines kept (they still end with <eos>)."""
+
+def _decode(path: Path) -> tuple[bytes, str]:
     if not path.exists():
         raise DataError(f"{path}: missing split file")
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
+        return raw, raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise DataError(
             f"{path}:{line}: not valid UTF-8 ({exc.reason} at byte {exc.start})"
         ) from None
+
+
+def _empty(path: Path) -> DataError:
+    return DataError(f"{path}: empty split (no tokens); every split needs at least one word")
+
+
+def read_lines(path: Path) -> list[list[str]]:
+    """One list of tokens per line; blank lines kept (they still end with <eos>)."""
+    _, text = _decode(path)
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the newline that ends the last line does not start another
     tokens = [line.split() for line in lines]
     if not any(tokens):
-        raise DataError(f"{path}: empty split (no tokens); every split needs at least one word")
+        raise _empty(path)
     return tokens
 
 
-def brown_lines(zip_path: Path) -> dict[str, list[list[str]]]:
+def read_tokens(path: Path) -> Tokens:
+    """`read_lines` as one flat word list and per-line counts: no Python list per line."""
+    raw, text = _decode(path)
+    words = text.split()
+    if not words:
+        raise _empty(path)
+    if _UNICODE_SPACE.search(raw):
+        return Tokens.from_lines(read_lines(path))
+    data = np.frombuffer(raw, dtype=np.uint8)
+    space = _ASCII_SPACE[data]
+    starts = np.flatnonzero(~space & np.concatenate([[True], space[:-1]]))  # first byte of a word
+    newlines = np.flatnonzero(data == ord("\n"))
+    n_lines = newlines.size + (0 if raw.endswith(b"\n") else 1)
+    lengths = np.bincount(np.searchsorted(newlines, starts), minlength=n_lines)[:n_lines]
+    return Tokens(words, lengths.astype(np.int64))
+
+
+def brown_lines(zip_path: Path) -> dict[str, Tokens]:
     """Bengio et al.'s split of the Brown word stream, read with NLTK's own reader."""
     import nltk.data
     from nltk.corpus.reader import CategorizedTaggedCorpusReader
@@ -46,7 +83,8 @@ def brown_lines(zip_path: Path) -> dict[str, list[list[str]]]:
         tagset="brown",
         encoding="ascii",
     )
-    return cut_word_stream(list(reader.sents()), BROWN_CUTS)
+    splits = cut_word_stream(list(reader.sents()), BROWN_CUTS)
+    return {split: Tokens.from_lines(lines) for split, lines in splits.items()}
 
 
 def cut_word_stream(
