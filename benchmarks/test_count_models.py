@@ -1,16 +1,36 @@
-"""Micro-benchmarks of the count models' hot paths on PTB: `pytest benchmarks`.
+"""Micro-benchmarks of the count models' hot paths on PTB: `nox -s microbench`.
 
-Run base and head alternately in one job to compare (saved runs from other machines are not
-comparable); the suites measure whole runs.
+Counting, estimating (counts -> interpolated backoff tables) and scoring, separately. Compare
+base and head alternately in one job; saved runs from other machines are not comparable.
 """
 
 import pytest
 
 from lmbench.models.base import Budget
+from lmbench.models.ngram.counts import count_ngrams
+from lmbench.models.ngram.interpolated import interpolate
+from lmbench.models.ngram.smoothing import kneser_ney, weights_from_discounts
 from lmbench.models.registry import resolve
 
 
-@pytest.mark.parametrize("spec", ["unigram", "add1-2", "add1-3"])
+@pytest.mark.parametrize("order", [3, 5])
+def test_count(benchmark, ptb, order):
+    vocab_size, train, _ = ptb
+    benchmark.extra_info["tokens"] = train.n_predicted
+    benchmark.pedantic(lambda: count_ngrams(train, order, vocab_size), rounds=5, warmup_rounds=1)
+
+
+def test_estimate_kn5(benchmark, ptb):
+    vocab_size, train, _ = ptb
+
+    def estimate():
+        counts = count_ngrams(train, 5, vocab_size)
+        return interpolate(counts, weights_from_discounts(counts, kneser_ney(counts, False)))
+
+    benchmark.pedantic(estimate, rounds=5, warmup_rounds=1)
+
+
+@pytest.mark.parametrize("spec", ["unigram", "add1-2", "add1-3", "kn3", "kn5"])
 def test_fit(benchmark, ptb, spec):
     vocab_size, train, _ = ptb
     benchmark.extra_info["tokens"] = train.n_predicted
@@ -19,7 +39,7 @@ def test_fit(benchmark, ptb, spec):
     )
 
 
-@pytest.mark.parametrize("spec", ["unigram", "add1-2", "add1-3"])
+@pytest.mark.parametrize("spec", ["unigram", "add1-2", "add1-3", "kn3", "kn5"])
 def test_score(benchmark, ptb, spec):
     vocab_size, train, test = ptb
     model = resolve(spec).build(vocab_size)

@@ -26,35 +26,49 @@ def _register(suite: Suite) -> None:
     SUITES[suite.name] = suite
 
 
+PTB_SLICE = 200_000  # training tokens: a count model's budget is a train slice
+
 _register(
     Suite(
         "quick",
-        "CI smoke benchmark, about a minute: the simplest models on all three corpora, both modes",
+        "CI smoke benchmark, about a minute: each count family on all three corpora, both modes",
         (
             RunSpec("ptb", "unigram"),
             RunSpec("ptb", "add1-2"),
-            RunSpec("ptb", "add1-2", mode="sentence"),
-            RunSpec(
-                "ptb", "add1-3", budget_tokens=200_000
-            ),  # a PTB slice: the budget caps train tokens
-            RunSpec("wikitext2", "add1-2"),
-            RunSpec("brown", "add1-2"),
+            RunSpec("ptb", "add1-3", budget_tokens=PTB_SLICE),
+            RunSpec("ptb", "kn3", budget_tokens=PTB_SLICE),
+            RunSpec("ptb", "kn5", mode="sentence"),
+            RunSpec("ptb", "wb3", budget_tokens=PTB_SLICE),
+            RunSpec("ptb", "abs3", budget_tokens=PTB_SLICE),
+            RunSpec("wikitext2", "kn3"),
+            RunSpec("brown", "kn3"),
         ),
     )
 )
 
+# Why smoothing mattered: additive vs Witten-Bell vs absolute discounting vs Kneser-Ney.
+SMOOTHERS = ("unigram", "add1-2", "add1-3", "add0.01-3", "abs3", "wb3", "kn2", "kn3", "kn4", "kn5")
+
 _register(
     Suite(
         "history",
-        "the main job: every implemented model on PTB, WikiText-2 and Brown, stream mode, plus PTB "
-        "sentence mode (the SRILM/KenLM convention)",
+        "the main job: every implemented model on PTB, WikiText-2 and Brown (stream mode), PTB "
+        "sentence mode (the SRILM/KenLM convention: KN5 = 141.2), pruned KN5, and the peers "
+        "(KenLM when built; NLTK on a slice)",
         tuple(
             RunSpec(corpus, model)
             for corpus in ("ptb", "wikitext2", "brown")
-            for model in ("uniform", "unigram", "add1-2", "add1-3", "add0.01-2", "add0.01-3")
+            for model in ("uniform", *SMOOTHERS)
         )
         + tuple(
-            RunSpec("ptb", model, mode="sentence") for model in ("add1-2", "add1-3", "add0.01-3")
+            RunSpec("ptb", model, mode="sentence") for model in ("kn3", "kn5", "kenlm3", "kenlm5")
+        )
+        + (
+            RunSpec("ptb", "kn5", {"prune": "0 1 1"}, mode="sentence"),
+            RunSpec("ptb", "kn5", {"prune": "0 2 2 3"}, mode="sentence"),
+            # NLTK scores ~10 ms per token: the same train slice and eval slice for both
+            RunSpec("ptb", "nltk-kn3", mode="sentence", budget_tokens=100_000, eval_tokens=2_000),
+            RunSpec("ptb", "kn3", mode="sentence", budget_tokens=100_000, eval_tokens=2_000),
         ),
     )
 )

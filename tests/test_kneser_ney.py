@@ -155,6 +155,10 @@ def test_empty_training_split_and_foreign_tokens():
         model.fit(Segments(np.array([0], dtype=np.int32), np.array([0, 1])), Budget())
     with pytest.raises(ValueError, match="outside the vocabulary"):
         model.fit(Segments(np.array([0, 9], dtype=np.int32), np.array([0, 2])), Budget())
+    model = resolve("kn2", {"discount_fallback": "true"}).build(5)
+    model.fit(Segments(np.array([0, 1, 2, 0], dtype=np.int32), np.array([0, 4])), Budget())
+    with pytest.raises(ValueError, match="token id 7 is outside"):
+        model.log_prob(Segments(np.array([0, 7], dtype=np.int32), np.array([0, 2])))
 
 
 def test_exported_arpa_scores_equal_in_kenlm(reference, tmp_path):

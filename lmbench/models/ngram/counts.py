@@ -61,8 +61,13 @@ class NgramCounts:
         `lookups[n - 1]` (a `HashIndex` over order n's keys) replaces binary search when given.
         """
         ids = data.ids.astype(np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() > self.vocab_size):
+            bad = int(ids[(ids < 0) | (ids > self.vocab_size)][0])
+            raise ValueError(
+                f"token id {bad} is outside the vocabulary of {self.vocab_size} words (+ <s>)"
+            )
         left = np.arange(ids.size) - data.segment_start_of_each_position()  # tokens to the left
-        found = [np.where(ids <= self.vocab_size, ids, -1)]
+        found = [ids]
         for n in range(2, self.order + 1):
             prev = np.full(ids.size, -1, dtype=np.int64)
             prev[1:] = found[-1][:-1]
