@@ -30,12 +30,30 @@ COLUMNS = {
 }
 
 
+def _note(run: pd.Series) -> str:
+    """What makes a row not directly comparable with its neighbours, from the record itself."""
+    notes = []
+    if isinstance(run.get("extra.protocol"), str):
+        notes.append(run["extra.protocol"])
+    if pd.notna(run.get("extra.eval_slice_tokens")):
+        notes.append(f"scored on the first {int(run['extra.eval_slice_tokens']):,} tokens only")
+    budget = run.get("budget.limit")
+    if isinstance(budget, dict) and budget.get("tokens"):
+        notes.append(f"trained on {int(budget['tokens']):,} tokens")
+    if isinstance(run.get("model_config.prune"), str) and run["model_config.prune"]:
+        notes.append(f"pruned {run['model_config.prune']}")
+    if isinstance(run.get("extra.discount_fallback_orders"), list) and run["extra.discount_fallback_orders"]:
+        notes.append(f"fallback discounts at orders {run['extra.discount_fallback_orders']}")
+    return "; ".join(notes)
+
+
 def runs_table(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per config hash (its latest record), in a readable order."""
     runs = frame.drop_duplicates("run_id").drop_duplicates("config_hash", keep="last")
     table = runs[list(COLUMNS)].copy()
     table["peak_rss_bytes"] = table["peak_rss_bytes"] / 2**20
     table["size_bytes"] = table["size_bytes"] / 2**20
+    table["note"] = runs.apply(_note, axis=1)
     return table.rename(columns=COLUMNS).sort_values(
         ["corpus", "mode", "test ppl"], na_position="last"
     )
