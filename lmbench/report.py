@@ -42,7 +42,10 @@ def _note(run: pd.Series) -> str:
         notes.append(f"trained on {int(budget['tokens']):,} tokens")
     if isinstance(run.get("model_config.prune"), str) and run["model_config.prune"]:
         notes.append(f"pruned {run['model_config.prune']}")
-    if isinstance(run.get("extra.discount_fallback_orders"), list) and run["extra.discount_fallback_orders"]:
+    if (
+        isinstance(run.get("extra.discount_fallback_orders"), list)
+        and run["extra.discount_fallback_orders"]
+    ):
         notes.append(f"fallback discounts at orders {run['extra.discount_fallback_orders']}")
     return "; ".join(notes)
 
