@@ -64,9 +64,28 @@ class LanguageModel(ABC):
     def log_prob(self, data: Segments) -> np.ndarray:
         """Natural-log probability of every predicted token of `data`, float64, in order."""
 
-    @abstractmethod
+    def context_size(self) -> int | None:
+        """Tokens of context that can change a prediction (None: unbounded)."""
+        return None
+
     def next_log_probs(self, context: np.ndarray) -> np.ndarray:
-        """Natural-log distribution (length vocab_size) of the token after `context`."""
+        """Natural-log distribution (length vocab_size) of the token after `context`.
+
+        Default: score every candidate as the last token of its own segment in one `log_prob`
+        call (fine for count models; recurrent models override it with a cached state).
+        """
+        context = np.asarray(context, dtype=np.int32)
+        keep = self.context_size()
+        history = context if keep is None else context[max(len(context) - keep, 0) :]
+        if keep == 0 or history.size == 0:  # a segment needs a first (context) token: <s>
+            history = np.array([self.vocab_size], dtype=np.int32)
+        width = history.size + 1
+        ids = np.empty((self.vocab_size, width), dtype=np.int32)
+        ids[:, :-1] = history
+        ids[:, -1] = np.arange(self.vocab_size, dtype=np.int32)
+        starts = np.arange(0, ids.size + 1, width, dtype=np.int64)
+        scored = self.log_prob(Segments(ids.ravel(), starts))  # width - 1 per segment
+        return scored.reshape(self.vocab_size, width - 1)[:, -1]
 
     def sample(
         self, prefix: np.ndarray, n: int, temperature: float = 1.0, seed: int = 0

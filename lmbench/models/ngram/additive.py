@@ -2,6 +2,7 @@
 
 `add1-2` is the Laplace bigram, `add1-3` the Laplace trigram, `unigram` is add-k of order 1.
 It shows why smoothing mattered: k|V| pseudo-counts swamp the evidence of rare histories.
+Near a segment start the history is what the segment holds (as `<s> w` in KenLM).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import numpy as np
 
 from ...protocol import Segments
 from ..base import Budget, FitReport, LanguageModel
-from .keys import CountTable, check_fits, history_key, ngram_keys, radix
+from .counts import count_ngrams
+from .lookup import HashIndex
 
 
 @dataclass(frozen=True)
@@ -21,8 +23,8 @@ class AdditiveConfig:
     k: float = 1.0  # pseudo-count added to every (history, word) pair; 1 = Laplace
 
     def __post_init__(self):
-        if self.order < 1:
-            raise ValueError(f"order must be >= 1, got {self.order}")
+        if not 1 <= self.order <= 10:
+            raise ValueError(f"order must be between 1 and 10, got {self.order}")
         if not self.k > 0:
             raise ValueError(
                 f"k must be > 0 (k = 0 gives unseen words zero probability), got {self.k}"
@@ -33,32 +35,51 @@ class AdditiveNgram(LanguageModel):
     family = "ngram"
 
     def fit(self, train: Segments, budget: Budget, on_eval=None) -> FitReport:
-        check_fits(self.vocab_size, self.config.order)
         ended_by = "data"
         if budget.tokens is not None and budget.tokens < train.n_predicted:
             train, ended_by = train.head(budget.tokens), "tokens"
-        keys = ngram_keys(train, self.config.order, self.vocab_size)
-        self.ngrams = CountTable(keys)
-        self.histories = CountTable(keys // radix(self.vocab_size))
+        if train.n_predicted == 0:
+            raise ValueError("empty training split: nothing to count")
+        self.counts = count_ngrams(train, self.config.order, self.vocab_size)
+        orders = self.counts.orders
+        # joint[n-1]: c(h w) per order-n n-gram; history[n-1]: c(h) per order-(n-1) n-gram
+        self.joint = [np.bincount(train.targets(), minlength=self.vocab_size + 1)] + [
+            o.counts for o in orders[1:]
+        ]
+        self.history = [np.array([train.n_predicted])] + [
+            np.bincount(o.prefix, weights=o.counts, minlength=len(orders[n]))
+            for n, o in enumerate(orders[1:])
+        ]
+        self.lookups = [None] + [HashIndex(o.keys) for o in orders[1:]]
         return FitReport(train_tokens=train.n_predicted, ended_by=ended_by)
 
-    def _log_prob_keys(self, keys: np.ndarray) -> np.ndarray:
-        k, v = self.config.k, self.vocab_size
-        joint = self.ngrams.lookup(keys)
-        hist = self.histories.lookup(keys // radix(v))
-        return np.log(joint + k) - np.log(hist + k * v)
-
     def log_prob(self, data: Segments) -> np.ndarray:
-        return self._log_prob_keys(ngram_keys(data, self.config.order, self.vocab_size))
+        found = self.counts.index(data, self.lookups)
+        positions = data.predicted_positions()
+        left = positions - data.segment_start_of_each_position()[positions]
+        use = np.minimum(left + 1, self.config.order)  # the order each token is predicted at
+        joint = np.zeros(positions.size)
+        history = np.zeros(positions.size)
+        for n in range(1, self.config.order + 1):
+            at = np.flatnonzero(use == n)
+            ngram = found[n - 1][positions[at]]
+            joint[at] = np.where(ngram >= 0, self.joint[n - 1][np.maximum(ngram, 0)], 0)
+            if n == 1:
+                history[at] = self.history[0][0]
+            else:
+                h = found[n - 2][positions[at] - 1]
+                history[at] = np.where(h >= 0, self.history[n - 1][np.maximum(h, 0)], 0)
+        k, v = self.config.k, self.vocab_size
+        return np.log(joint + k) - np.log(history + k * v)
 
-    def next_log_probs(self, context: np.ndarray) -> np.ndarray:
-        h = history_key(context, self.config.order, self.vocab_size)
-        return self._log_prob_keys(
-            h * radix(self.vocab_size) + np.arange(self.vocab_size, dtype=np.int64)
-        )
+    def context_size(self) -> int:
+        return self.config.order - 1
 
     def num_params(self) -> int:
-        return len(self.ngrams) + len(self.histories)
+        return int(sum(j.size for j in self.joint) + sum(h.size for h in self.history))
 
     def size_bytes(self) -> int:
-        return self.ngrams.nbytes + self.histories.nbytes
+        tables = sum(o.keys.nbytes + o.prefix.nbytes + o.suffix.nbytes for o in self.counts.orders)
+        lookups = sum(lookup.nbytes for lookup in self.lookups[1:])
+        counts = sum(j.nbytes for j in self.joint) + sum(h.nbytes for h in self.history)
+        return int(tables + lookups + counts)

@@ -121,21 +121,8 @@ class InterpolatedNgram(LanguageModel):
     def log_prob(self, data: Segments) -> np.ndarray:
         return score(self.tables, data)
 
-    def next_log_probs(self, context: np.ndarray) -> np.ndarray:
-        keep = self.config.order - 1
-        history = (
-            np.asarray(context, dtype=np.int32)[len(context) - keep :] if keep else context[:0]
-        )
-        if history.size == 0:  # a segment needs a first (context) token: score after <s>
-            history = np.array([self.vocab_size], dtype=np.int32)
-        words = np.arange(self.vocab_size, dtype=np.int32)
-        width = history.size + 1
-        ids = np.empty((self.vocab_size, width), dtype=np.int32)
-        ids[:, :-1] = history
-        ids[:, -1] = words
-        starts = np.arange(0, ids.size + 1, width, dtype=np.int64)
-        scored = score(self.tables, Segments(ids.ravel(), starts))  # width - 1 per segment
-        return scored.reshape(self.vocab_size, width - 1)[:, -1]
+    def context_size(self) -> int:
+        return self.config.order - 1
 
     def export_arpa(self, path, itos: tuple[str, ...]):
         from .arpa import write_arpa
