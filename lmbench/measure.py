@@ -159,7 +159,18 @@ def git_commit() -> str | None:
     if out.returncode != 0:
         return None
     dirty = subprocess.run(
-        ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        # results/ is what runs write: it does not make the code that ran dirty
+        [
+            "git",
+            "-C",
+            str(root),
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            ":!results",
+        ],
         capture_output=True,
         text=True,
         timeout=5,
