@@ -24,6 +24,18 @@ class Budget:
     seconds: float | None = None
     tokens: int | None = None
 
+    def count_slice(self, train: Segments, cap: int | None = None) -> tuple[Segments, str]:
+        """What a count model trains on: the first `tokens` (or `cap`) training tokens, and what
+        ended training ("tokens" when cut, "data" otherwise). Count models see each token once."""
+        limits = [t for t in (self.tokens, cap) if t is not None]
+        if limits and min(limits) < train.n_predicted:
+            train, ended_by = train.head(min(limits)), "tokens"
+        else:
+            ended_by = "data"
+        if train.n_predicted == 0:
+            raise ValueError("empty training split: nothing to count")
+        return train, ended_by
+
     def as_record(self, ended_by: str | None) -> dict:
         kind = [k for k in ("seconds", "tokens") if getattr(self, k) is not None]
         return {

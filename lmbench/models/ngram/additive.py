@@ -35,11 +35,7 @@ class AdditiveNgram(LanguageModel):
     family = "ngram"
 
     def fit(self, train: Segments, budget: Budget, on_eval=None) -> FitReport:
-        ended_by = "data"
-        if budget.tokens is not None and budget.tokens < train.n_predicted:
-            train, ended_by = train.head(budget.tokens), "tokens"
-        if train.n_predicted == 0:
-            raise ValueError("empty training split: nothing to count")
+        train, ended_by = budget.count_slice(train)
         self.counts = count_ngrams(train, self.config.order, self.vocab_size)
         orders = self.counts.orders
         # joint[n-1]: c(h w) per order-n n-gram; history[n-1]: c(h) per order-(n-1) n-gram

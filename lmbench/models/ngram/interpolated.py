@@ -98,11 +98,7 @@ class InterpolatedNgram(LanguageModel):
         raise NotImplementedError
 
     def fit(self, train: Segments, budget: Budget, on_eval=None) -> FitReport:
-        ended_by = "data"
-        if budget.tokens is not None and budget.tokens < train.n_predicted:
-            train, ended_by = train.head(budget.tokens), "tokens"
-        if train.n_predicted == 0:
-            raise ValueError("empty training split: nothing to count")
+        train, ended_by = budget.count_slice(train)
         counts = count_ngrams(train, self.config.order, self.vocab_size)
         plan = self.estimate(counts, self.config)
         thresholds = parse_thresholds(self.config.prune, self.config.order)

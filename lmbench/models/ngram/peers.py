@@ -26,13 +26,6 @@ from ..base import Budget, FitReport, LanguageModel
 LN10 = math.log(10.0)
 
 
-def _train_slice(train: Segments, budget: Budget, cap: int | None) -> tuple[Segments, str]:
-    limits = [t for t in (budget.tokens, cap) if t is not None]
-    if limits and min(limits) < train.n_predicted:
-        return train.head(min(limits)), "tokens"
-    return train, "data"
-
-
 @dataclass(frozen=True)
 class KenlmConfig:
     order: int = 5
@@ -64,7 +57,7 @@ class KenlmPeer(LanguageModel):
             import kenlm
         except ImportError:
             raise SkipRun("the kenlm Python module is not installed (pip install kenlm)") from None
-        train, ended_by = _train_slice(train, budget, None)
+        train, ended_by = budget.count_slice(train)
         self._folder = tempfile.TemporaryDirectory(prefix="lmbench-kenlm-")
         folder = Path(self._folder.name)
         (folder / "train.txt").write_text("\n".join(self._sentences(train)) + "\n")
@@ -147,7 +140,7 @@ class NltkKneserNey(LanguageModel):
     def fit(self, train: Segments, budget: Budget, on_eval=None) -> FitReport:
         from nltk.lm import KneserNeyInterpolated
 
-        train, ended_by = _train_slice(train, budget, self.config.max_train_tokens)
+        train, ended_by = budget.count_slice(train, self.config.max_train_tokens)
         words = [[str(t) for t in seg.tolist()] for seg in np.split(train.ids, train.starts[1:-1])]
         ngrams = [
             [
