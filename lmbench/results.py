@@ -20,7 +20,6 @@ from pathlib import Path
 import pandas as pd
 
 SCHEMA = 1
-STATUSES = ("ok", "failed", "skipped")
 
 
 @dataclass

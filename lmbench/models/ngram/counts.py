@@ -32,10 +32,6 @@ class Order:
     def __len__(self) -> int:
         return int(self.keys.size)
 
-    @property
-    def nbytes(self) -> int:
-        return int(sum(a.nbytes for a in (self.keys, self.counts, self.prefix, self.suffix)))
-
 
 @dataclass
 class NgramCounts:
