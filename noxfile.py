@@ -27,8 +27,8 @@ def install(session: nox.Session, extra: str | None = None) -> None:
         )
     elif flavour == "cuda":
         session.install(f"torch=={TORCH_VERSION}")  # PyPI's Linux wheel bundles CUDA
-    elif flavour != "preinstalled":
-        session.error(f"LMBENCH_TORCH={flavour!r}: use cpu (default), cuda or preinstalled")
+    else:
+        session.error(f"LMBENCH_TORCH={flavour!r}: use cpu (default) or cuda")
     session.install("-e", f".[{extra}]" if extra else ".")
 
 
