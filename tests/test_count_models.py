@@ -77,3 +77,12 @@ def test_high_orders_at_wikitext_vocabulary_size():
 def test_bad_model_requests(spec, sets, message):
     with pytest.raises(UsageError, match=message):
         resolve(spec, sets)
+
+
+def test_sentence_sampling_restarts_after_each_eos():
+    vocab_size = 4
+    model = resolve("add0.01-3").build(vocab_size)
+    # every sentence is "1 2 3": after <eos> a fresh <s> context must give "1" again
+    model.fit(segments([[1, 2, 3]] * 20, "sentence", vocab_size), Budget())
+    drawn = model.sample(np.array([vocab_size]), 8, temperature=0)
+    assert drawn.tolist() == [1, 2, 3, 0, 1, 2, 3, 0]

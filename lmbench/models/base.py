@@ -102,18 +102,26 @@ class LanguageModel(ABC):
     def sample(
         self, prefix: np.ndarray, n: int, temperature: float = 1.0, seed: int = 0
     ) -> np.ndarray:
-        """Draw `n` tokens after `prefix` (temperature 0: greedy)."""
+        """Draw `n` tokens after `prefix` (temperature 0: greedy).
+
+        A prefix that starts with <s> samples sentences: after each <eos> (id 0) the context
+        starts again from <s>, as sentence mode scores them.
+        """
         rng = np.random.default_rng(seed)
-        tokens = [int(t) for t in prefix]
+        context = [int(t) for t in prefix]
+        sentences = bool(context) and context[0] == self.vocab_size
+        drawn = []
         for _ in range(n):
-            logp = self.next_log_probs(np.asarray(tokens, dtype=np.int32))
+            logp = self.next_log_probs(np.asarray(context, dtype=np.int32))
             if temperature <= 0:
-                tokens.append(int(np.argmax(logp)))
-                continue
-            scaled = logp / temperature
-            p = np.exp(scaled - scaled.max())
-            tokens.append(int(rng.choice(p.size, p=p / p.sum())))
-        return np.asarray(tokens[len(prefix) :], dtype=np.int32)
+                token = int(np.argmax(logp))
+            else:
+                scaled = logp / temperature
+                p = np.exp(scaled - scaled.max())
+                token = int(rng.choice(p.size, p=p / p.sum()))
+            drawn.append(token)
+            context = [self.vocab_size] if sentences and token == 0 else [*context, token]
+        return np.asarray(drawn, dtype=np.int32)
 
     @abstractmethod
     def num_params(self) -> int:
