@@ -45,6 +45,10 @@ class Segments:
     def targets(self) -> np.ndarray:
         return self.ids[self.predicted_positions()]
 
+    def split(self) -> list[np.ndarray]:
+        """Each segment's ids (views), in order."""
+        return np.split(self.ids, self.starts[1:-1])
+
     def head(self, n_predicted: int) -> Segments:
         """The prefix holding the first `n_predicted` predicted tokens (a training-token budget)."""
         if n_predicted >= self.n_predicted:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ...protocol import Segments
 from ..base import Budget, FitReport, LanguageModel
-from .counts import count_ngrams
+from .counts import check_order, count_ngrams
 from .lookup import HashIndex
 
 
@@ -23,8 +23,7 @@ class AdditiveConfig:
     k: float = 1.0  # pseudo-count added to every (history, word) pair; 1 = Laplace
 
     def __post_init__(self):
-        if not 1 <= self.order <= 10:
-            raise ValueError(f"order must be between 1 and 10, got {self.order}")
+        check_order(self.order)
         if not self.k > 0:
             raise ValueError(
                 f"k must be > 0 (k = 0 gives unseen words zero probability), got {self.k}"

@@ -80,9 +80,16 @@ class NgramCounts:
         return found
 
 
+MAX_ORDER = 10  # beyond this the counts are almost all singletons: a typo, not a model
+
+
+def check_order(order: int) -> None:
+    if not 1 <= order <= MAX_ORDER:
+        raise ValueError(f"order must be between 1 and {MAX_ORDER}, got {order}")
+
+
 def count_ngrams(data: Segments, order: int, vocab_size: int) -> NgramCounts:
-    if order < 1:
-        raise ValueError(f"order must be >= 1, got {order}")
+    check_order(order)
     radix = vocab_size + 1
     ids = data.ids.astype(np.int64)
     if ids.size and (ids.min() < 0 or ids.max() > vocab_size):

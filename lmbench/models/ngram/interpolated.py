@@ -2,7 +2,7 @@
 
 After interpolation the model is a backoff table, exactly what an ARPA file holds:
     log p(w | h) = log P(longest n-gram of (h, w) in the model) + sum of log b(contexts skipped)
-so scoring is N `searchsorted` passes over the text, no Python loop per token.
+so scoring is one hash lookup per order over the whole text, no Python loop per token.
 """
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ import numpy as np
 
 from ...protocol import Segments
 from ..base import Budget, FitReport, LanguageModel
-from .counts import NgramCounts, count_ngrams
+from .counts import NgramCounts, check_order, count_ngrams
 from .lookup import HashIndex
 from .prune import compact, keep_masks, parse_thresholds
 from .smoothing import Discounted, weights_from_discounts
-
-MAX_ORDER = 10  # beyond this the counts are almost all singletons: a typo, not a model
 
 
 @dataclass(frozen=True)
@@ -28,8 +26,7 @@ class NgramConfig:
     prune: str = ""  # raw-count thresholds per order as lmplz --prune, e.g. "0 0 1"; "" keeps all
 
     def __post_init__(self):
-        if not 1 <= self.order <= MAX_ORDER:
-            raise ValueError(f"order must be between 1 and {MAX_ORDER}, got {self.order}")
+        check_order(self.order)
         parse_thresholds(self.prune, self.order)  # fail at --set time, not mid-run
 
 

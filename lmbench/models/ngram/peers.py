@@ -22,6 +22,7 @@ import numpy as np
 from ...errors import SkipRun
 from ...protocol import Segments
 from ..base import Budget, FitReport, LanguageModel
+from .counts import check_order
 
 LN10 = math.log(10.0)
 
@@ -33,8 +34,7 @@ class KenlmConfig:
     discount_fallback: bool = False
 
     def __post_init__(self):
-        if not 1 <= self.order <= 10:
-            raise ValueError(f"order must be between 1 and 10, got {self.order}")
+        check_order(self.order)
 
 
 class KenlmPeer(LanguageModel):
@@ -44,10 +44,7 @@ class KenlmPeer(LanguageModel):
         """The words between <s> and the final <eos> of each segment, as lmplz reads them."""
         if not np.all(data.ids[data.starts[:-1]] == self.vocab_size):
             raise SkipRun("KenLM scores sentences: run kenlm models with --mode sentence")
-        return [
-            " ".join(f"w{t}" for t in seg[1:-1].tolist())
-            for seg in np.split(data.ids, data.starts[1:-1])
-        ]
+        return [" ".join(f"w{t}" for t in seg[1:-1].tolist()) for seg in data.split()]
 
     def fit(self, train: Segments, budget: Budget, on_eval=None) -> FitReport:
         lmplz = shutil.which("lmplz")
@@ -130,8 +127,7 @@ class NltkConfig:
     max_train_tokens: int = 100_000  # NLTK trains in Python objects: a cap, recorded
 
     def __post_init__(self):
-        if not 1 <= self.order <= 10:
-            raise ValueError(f"order must be between 1 and 10, got {self.order}")
+        check_order(self.order)
 
 
 class NltkKneserNey(LanguageModel):
@@ -141,10 +137,10 @@ class NltkKneserNey(LanguageModel):
         from nltk.lm import KneserNeyInterpolated
 
         train, ended_by = budget.count_slice(train, self.config.max_train_tokens)
-        words = [[str(t) for t in seg.tolist()] for seg in np.split(train.ids, train.starts[1:-1])]
+        words = [[str(t) for t in seg.tolist()] for seg in train.split()]
         ngrams = [
             [
-                tuple(seg[max(0, i - n + 1) : i + 1])
+                tuple(seg[i - n + 1 : i + 1])
                 for i in range(len(seg))
                 for n in range(1, self.config.order + 1)
                 if i - n + 1 >= 0
@@ -176,7 +172,7 @@ class NltkKneserNey(LanguageModel):
 
     def log_prob(self, data: Segments) -> np.ndarray:
         out = []
-        for seg in np.split(data.ids, data.starts[1:-1]):
+        for seg in data.split():
             tokens = seg.tolist()
             out.extend(self._score(tokens[i], tokens[:i]) for i in range(1, len(tokens)))
         return np.asarray(out, dtype=np.float64)
