@@ -37,13 +37,16 @@ def _empty(path: Path) -> DataError:
     return DataError(f"{path}: empty split (no tokens); every split needs at least one word")
 
 
-def read_lines(path: Path) -> list[list[str]]:
-    """One list of tokens per line; blank lines kept (they still end with <eos>)."""
-    _, text = _decode(path)
+def _split_lines(text: str) -> list[list[str]]:
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the newline that ends the last line does not start another
-    tokens = [line.split() for line in lines]
+    return [line.split() for line in lines]
+
+
+def read_lines(path: Path) -> list[list[str]]:
+    """One list of tokens per line; blank lines kept (they still end with <eos>)."""
+    tokens = _split_lines(_decode(path)[1])
     if not any(tokens):
         raise _empty(path)
     return tokens
@@ -55,8 +58,8 @@ def read_tokens(path: Path) -> Tokens:
     words = text.split()
     if not words:
         raise _empty(path)
-    if _UNICODE_SPACE.search(raw):
-        return Tokens.from_lines(read_lines(path))
+    if _UNICODE_SPACE.search(raw):  # rare: let str.split find the lines' words
+        return Tokens.from_lines(_split_lines(text))
     data = np.frombuffer(raw, dtype=np.uint8)
     space = _ASCII_SPACE[data]
     starts = np.flatnonzero(~space & np.concatenate([[True], space[:-1]]))  # first byte of a word
