@@ -1,4 +1,4 @@
-"""`lmbench corpora | models | run | report | compare`.
+"""`lmbench corpora | models | run | sample | report | compare | export-arpa`.
 
 Usage errors (unknown corpus or model, malformed --set, missing data, unavailable device) exit
 with status 2 and one line on stderr; a suite with failed runs exits 1 after recording them all.
@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument(
         "--budget-tokens", type=int, help="training-token limit (a count model: train slice)"
     )
+    how.add_argument(
+        "--budget-epochs", type=float, help="passes over the training split (neural models)"
+    )
     how.add_argument("--seed", type=int, default=0)
     how.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     how.add_argument(
@@ -97,6 +100,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--budget-tokens", type=int, help="train on the first N tokens")
     p.add_argument("--out", required=True, help="ARPA file to write")
+    _add_data_dir(p)
+
+    p = sub.add_parser(
+        "sample",
+        help="generate text from a recorded run (--run) or from a fresh short run (--corpus, --model)",
+    )
+    p.add_argument("--run", help="a run_id from a runs.jsonl under --results")
+    p.add_argument("--results", default="results", help="where to look for --run (default results)")
+    p.add_argument("--corpus")
+    p.add_argument("--model")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[])
+    p.add_argument("--mode", default="stream", help="stream (default) or sentence")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.add_argument(
+        "--budget-seconds", type=float, default=60.0, help="a fresh run's training time (60)"
+    )
+    p.add_argument("--prefix", default="", help="words to continue (default: a sentence start)")
+    p.add_argument("--tokens", type=int, default=50, help="tokens to draw (50)")
+    p.add_argument("--temperature", type=float, default=1.0, help="0: greedy")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--count", type=int, default=1, help="samples to draw (seeds seed, seed+1...)")
     _add_data_dir(p)
 
     p = sub.add_parser("report", help="Markdown report of every *.jsonl under DIR")
@@ -190,10 +214,11 @@ def cmd_run(args) -> int:
                 args.mode,
                 args.device,
                 args.seed,
-                args.budget_seconds,
-                args.budget_tokens,
-                args.threads,
-                args.eval_tokens,
+                budget_seconds=args.budget_seconds,
+                budget_tokens=args.budget_tokens,
+                budget_epochs=args.budget_epochs,
+                threads=args.threads,
+                eval_tokens=args.eval_tokens,
             )
         ]
         suite_name = "adhoc"
@@ -246,6 +271,40 @@ def cmd_export_arpa(args) -> int:
     return 0
 
 
+def cmd_sample(args) -> int:
+    from .sampling import sample_fresh, sample_recorded
+
+    if bool(args.run) == bool(args.corpus or args.model):
+        return _fail("give either --run RUN_ID, or --corpus with --model for a fresh run")
+    if args.tokens <= 0 or args.temperature < 0 or args.count <= 0:
+        return _fail("--tokens and --count must be > 0 and --temperature >= 0")
+    options = dict(
+        prefix=args.prefix,
+        tokens=args.tokens,
+        temperature=args.temperature,
+        seed=args.seed,
+        count=args.count,
+    )
+    if args.run:
+        texts = sample_recorded(args.run, Path(args.results), args.data_dir, **options)
+    else:
+        if not (args.corpus and args.model):
+            return _fail("a fresh sample needs both --corpus and --model")
+        texts = sample_fresh(
+            args.corpus,
+            args.model,
+            args.set,
+            args.mode,
+            args.device,
+            args.budget_seconds,
+            args.data_dir,
+            **options,
+        )
+    for text in texts:
+        print(text)
+    return 0
+
+
 def cmd_report(args) -> int:
     from .report import write_report
 
@@ -270,6 +329,7 @@ COMMANDS = {
     "run": cmd_run,
     "report": cmd_report,
     "compare": cmd_compare,
+    "sample": cmd_sample,
     "export-arpa": cmd_export_arpa,
 }
 

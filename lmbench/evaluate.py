@@ -29,7 +29,7 @@ class Evaluation:
 
     @property
     def perplexity(self) -> float:
-        return math.exp(self.mean_nll) if math.isfinite(self.mean_nll) else math.inf
+        return math.exp(self.mean_nll) if self.mean_nll < 709.0 else math.inf  # exp overflows
 
     @property
     def bits_per_token(self) -> float:

@@ -68,14 +68,17 @@ def execute(
 def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: Emit) -> None:
     np.random.seed(run.spec.seed)
     emit({"phase": "calibrate"})
-    record.calibration = measure.calibrate()
+    record.calibration = measure.calibrate(device=run.device)
     # Peak RSS is the run's (data, model, scoring), not the calibration's freed buffers.
     record.extra["peak_rss_excludes_calibration"] = measure.reset_peak_rss()
+    measure.reset_peak_gpu(run.device)
 
     emit({"phase": "load"})
     corpus = load_corpus(run.spec.corpus, data_dir, **run.vocab)
     record.vocab_size = corpus.vocab.size
-    record.device_name = measure.cpu_model() if run.device == "cpu" else None
+    record.device_name = measure.device_name(run.device)
+    if run.vocab:
+        record.extra["vocab"] = run.vocab
     train, valid, test = (
         corpus.segments(split, run.spec.mode) for split in ("train", "valid", "test")
     )
@@ -83,9 +86,9 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
         valid, test = valid.head(run.spec.eval_tokens), test.head(run.spec.eval_tokens)
         record.extra["eval_slice_tokens"] = run.spec.eval_tokens
 
-    model = run.model.build(corpus.vocab.size)
+    model = run.model.build(corpus.vocab.size, run.device, run.spec.seed)
     record.curve = []
-    watch = measure.Stopwatch()
+    watch = measure.Stopwatch(measure.device_sync(run.device))
 
     def on_eval(tokens: int) -> float:
         """Evaluate on valid mid-training; the time it takes is not training time."""
@@ -129,8 +132,16 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
     if record.flops_per_token is not None:
         record.train_flops = record.flops_per_token * report.train_tokens
         achieved = record.train_flops / record.train_seconds / 1e9
-        record.mfu = achieved / record.calibration["matmul_gflops"]
+        peak = "matmul_bf16_gflops" if report.notes.get("compute_dtype") == "bfloat16" else None
+        record.mfu = achieved / record.calibration.get(peak, record.calibration["matmul_gflops"])
+    if model.iterative:  # the best state, for `lmbench sample --run` (git-ignored)
+        path = out_dir / "checkpoints" / f"{record.run_id}.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if model.save(path):
+            record.checkpoint = str(path.relative_to(out_dir))
 
+    if run.target_ppl is not None:
+        record.target_ppl, record.target_source = run.target_ppl, run.target_source
     emit({"phase": "valid"})
     valid_eval = evaluate(model, valid)
     record.valid_ppl = valid_eval.perplexity
@@ -143,6 +154,7 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
                 "eval_seconds": valid_eval.seconds,
             }
         )
+    record.time_to_target_s = time_to_target(record.curve, record.target_ppl)
     emit({"phase": "test", "valid_ppl": valid_eval.perplexity})
     test_eval = evaluate(model, test)
     record.test_ppl = test_eval.perplexity
@@ -156,16 +168,29 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
 
     window = test.head(LATENCY_WINDOW)  # the first test tokens, in the run's mode
     seconds = measure.median_seconds(
-        lambda: model.log_prob(window), LATENCY_REPEATS, max_seconds=LATENCY_MAX_SECONDS
+        lambda: model.log_prob(window),
+        LATENCY_REPEATS,
+        sync=measure.device_sync(run.device),
+        max_seconds=LATENCY_MAX_SECONDS,
     )
     record.latency_ms_per_token = 1e3 * seconds / window.n_predicted
 
+    record.peak_gpu_bytes = measure.peak_gpu_bytes(run.device)
     start = np.array([test.ids[0]], dtype=np.int32)  # <eos> (stream) or <s> (sentence)
     try:
         sample = model.sample(start, SAMPLE_TOKENS, temperature=1.0, seed=run.spec.seed)
         record.samples = [" ".join(corpus.vocab.decode(sample))]
     except Exception as exc:  # a peer's sampler may crash: the measurements still stand
         record.extra["sample_error"] = f"{type(exc).__name__}: {exc}"
+
+
+def time_to_target(curve: list[dict], target: float | None) -> float | None:
+    """Training seconds at the first evaluation whose valid perplexity reaches `target`
+    (MLPerf: no interpolation); None when none does or there is no target."""
+    if target is None:
+        return None
+    reached = [p["seconds"] for p in curve if p["valid_ppl"] <= target]
+    return reached[0] if reached else None
 
 
 def _save_log_probs(out_dir: Path, run_id: str, evaluations: dict) -> dict:

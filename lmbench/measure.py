@@ -44,6 +44,39 @@ class Stopwatch:
         return elapsed
 
 
+def device_sync(device: str) -> Callable[[], None] | None:
+    """What a clock read on `device` must wait for first (None on the CPU)."""
+    if device != "cuda":
+        return None
+    import torch
+
+    return torch.cuda.synchronize
+
+
+def reset_peak_gpu(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_gpu_bytes(device: str) -> int | None:
+    if device != "cuda":
+        return None
+    import torch
+
+    return int(torch.cuda.max_memory_allocated())
+
+
+def device_name(device: str) -> str:
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.get_device_name()
+    return cpu_model()
+
+
 def wall_time() -> float:
     """Seconds since an arbitrary origin, for progress displays and ETAs (not for results)."""
     return time.monotonic()
@@ -106,14 +139,32 @@ def best_seconds(fn: Callable[[], object], repeats: int, sync=None) -> float:
     return min(times)
 
 
-def calibrate(matmul_n: int = 2048, sort_n: int = 10_000_000, repeats: int = 3) -> dict:
+def calibrate(
+    matmul_n: int = 2048, sort_n: int = 10_000_000, repeats: int = 3, device: str = "cpu"
+) -> dict:
     """Achieved fp32 matmul GFLOP/s and uint64 sort rate, at this process's thread count.
 
     Compare normalises throughput by these, so a slower CI machine does not read as a
     regression. MFU divides by the matmul figure, never by a vendor peak. The matmul uses torch
     when the run already imported it (neural runs), else numpy, so count runs never load torch.
+    On a GPU: fp32 (TF32 allowed, as training) and bf16 matmuls at 8192^3 on the device.
     """
     rng = np.random.default_rng(0)
+    extra = {}
+    if device == "cuda":
+        import torch
+
+        for name, dtype in (
+            ("matmul_gflops", torch.float32),
+            ("matmul_bf16_gflops", torch.bfloat16),
+        ):
+            a = torch.randn(8192, 8192, device="cuda", dtype=dtype)
+            b = torch.randn(8192, 8192, device="cuda", dtype=dtype)
+            torch.mm(a, b)
+            seconds = best_seconds(lambda a=a, b=b: torch.mm(a, b), 5, sync=torch.cuda.synchronize)
+            extra[name] = 2 * 8192**3 / seconds / 1e9
+            del a, b
+        extra["matmul_device"] = torch.cuda.get_device_name()
     if "torch" in sys.modules:
         import torch
 
@@ -135,6 +186,7 @@ def calibrate(matmul_n: int = 2048, sort_n: int = 10_000_000, repeats: int = 3) 
         "matmul_n": matmul_n,
         "sort_mkeys_per_s": sort_n / sort_seconds / 1e6,
         "sort_n": sort_n,
+        **extra,  # on a GPU its figures replace the host's matmul_gflops
     }
 
 

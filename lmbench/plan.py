@@ -39,6 +39,7 @@ class RunSpec:
     seed: int = 0
     budget_seconds: float | None = None
     budget_tokens: int | None = None
+    budget_epochs: float | None = None
     threads: int | None = None  # None: every core
     eval_tokens: int | None = None  # score only the first N tokens of valid/test (slow peers)
 
@@ -55,6 +56,10 @@ class PlannedRun:
     corpus_sha256: str
     config: dict  # what the config hash covers
     config_hash: str
+    # The valid perplexity whose first reaching is timed (the suite's kn5), and where it came
+    # from; outside the hash: the target is a yardstick, not a setting.
+    target_ppl: float | None = None
+    target_source: str | None = None
 
 
 def _resolve_device(requested: str, model: ResolvedModel) -> str:
@@ -103,10 +108,17 @@ def plan(spec: RunSpec, suite: str = "adhoc", data_dir=None) -> PlannedRun:
         raise UsageError(f"--budget-seconds must be > 0, got {spec.budget_seconds}")
     if spec.budget_tokens is not None and spec.budget_tokens <= 0:
         raise UsageError(f"--budget-tokens must be > 0, got {spec.budget_tokens}")
+    if spec.budget_epochs is not None and spec.budget_epochs <= 0:
+        raise UsageError(f"--budget-epochs must be > 0, got {spec.budget_epochs}")
     if spec.eval_tokens is not None and spec.eval_tokens <= 0:
         raise UsageError(f"--eval-tokens must be > 0, got {spec.eval_tokens}")
     threads = spec.threads or os.cpu_count() or 1
-    budget = Budget(seconds=spec.budget_seconds, tokens=spec.budget_tokens)
+    budget = Budget(spec.budget_seconds, spec.budget_tokens, spec.budget_epochs)
+    if model.model_class.iterative and budget.unlimited:
+        raise UsageError(
+            f"model {spec.model!r} trains until a budget ends: give --budget-epochs, "
+            "--budget-tokens or --budget-seconds"
+        )
     if is_directory_corpus(spec.corpus):  # user data: find bad files now, not inside a run
         load_corpus(spec.corpus, data_dir, **vocab)
     sha = corpus_sha256(locate_files(spec.corpus, data_dir))
@@ -116,7 +128,7 @@ def plan(spec: RunSpec, suite: str = "adhoc", data_dir=None) -> PlannedRun:
         "model": spec.model,
         "model_config": asdict(model.config),
         "vocab": vocab,
-        "budget": asdict(budget),
+        "budget": budget.for_hash(),
         "seed": spec.seed,
         "device": device,
         "dtype": model.model_class.dtype,

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -69,6 +69,8 @@ def run_in_child(run: PlannedRun, run_id: str, out_dir: Path, data_dir, on_event
                     "out_dir": str(out_dir),
                     "data_dir": str(data_dir) if data_dir else None,
                     "config_hash": run.config_hash,
+                    "target_ppl": run.target_ppl,
+                    "target_source": run.target_source,
                 }
             )
         )
@@ -104,6 +106,31 @@ def run_in_child(run: PlannedRun, run_id: str, out_dir: Path, data_dir, on_event
     return record
 
 
+TARGET_MODEL = "kn5"
+
+
+def with_target(run: PlannedRun, records: list[dict]) -> PlannedRun:
+    """`run` with the time-to-target yardstick: the valid perplexity of the newest ok `kn5` run
+    on the same corpus and mode among `records` (a suite lists kn5 first)."""
+    matches = [
+        r
+        for r in records
+        if r["model"] == TARGET_MODEL
+        and r["status"] == "ok"
+        and (r["corpus"], r["mode"]) == (run.spec.corpus, run.spec.mode)
+        and not (r.get("extra") or {}).get("eval_slice_tokens")
+        and not (r.get("budget") or {}).get("limit")
+    ]
+    if not matches:
+        return run
+    best = matches[-1]
+    return replace(
+        run,
+        target_ppl=best["valid_ppl"],
+        target_source=f"{TARGET_MODEL} valid perplexity, run {best['run_id']}",
+    )
+
+
 def run_planned(
     runs: list[PlannedRun],
     out_dir: Path,
@@ -115,7 +142,8 @@ def run_planned(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     jsonl = out_dir / RECORDS_FILE
-    previous = latest_by_config(read_records(jsonl)) if resume and jsonl.exists() else {}
+    existing = read_records(jsonl) if jsonl.exists() else []
+    previous = latest_by_config(existing) if resume else {}
     kept = {h: r for h, r in previous.items() if r["status"] in ("ok", "skipped")}
     todo = [run for run in runs if run.config_hash not in kept]
     display = display or SuiteDisplay(len(todo))
@@ -125,6 +153,7 @@ def run_planned(
         if kept:
             display.note(f"resuming {jsonl}: {len(runs) - len(todo)} runs kept, {len(todo)} to run")
         for index, run in enumerate(todo):
+            run = with_target(run, [*existing, *results.values()])
             display.start_run(index, f"{run.spec.corpus} {run.spec.model} {run.spec.mode}")
             record = run_in_child(run, make_run_id(run), out_dir, data_dir, display.event)
             append_record(jsonl, record)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 
@@ -49,9 +50,12 @@ def coerce(text: str, annotation, key: str):
                 pass
         elif kind is float:
             try:
-                return float(text)
+                value = float(text)
             except ValueError:
-                pass
+                continue
+            if not math.isfinite(value):
+                raise UsageError(f"--set {key}={text}: expected a finite number")
+            return value
         elif kind is str:
             return text
     names = " or ".join(getattr(t, "__name__", str(t)) for t in _candidate_types(annotation))

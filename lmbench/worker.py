@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from .execute import execute
@@ -19,6 +20,7 @@ from .plan import RunSpec, plan
 def main(job_path: str, record_path: str) -> int:
     job = json.loads(Path(job_path).read_text())
     run = plan(RunSpec(**job["spec"]), job["suite"], job["data_dir"])
+    run = replace(run, target_ppl=job.get("target_ppl"), target_source=job.get("target_source"))
     if run.config_hash != job["config_hash"]:
         raise RuntimeError(
             f"config hash drifted between planner and worker: {job['config_hash']} "

@@ -23,6 +23,7 @@ class Budget:
 
     seconds: float | None = None
     tokens: int | None = None
+    epochs: float | None = None  # passes over the training split (neural models)
 
     def count_slice(self, train: Segments, cap: int | None = None) -> tuple[Segments, str]:
         """What a count model trains on: the first `tokens` (or `cap`) training tokens, and what
@@ -36,8 +37,18 @@ class Budget:
             raise ValueError("empty training split: nothing to count")
         return train, ended_by
 
+    def for_hash(self) -> dict:
+        """What the config hash covers; an unset epochs limit is left out so that records made
+        before epochs existed keep their hashes."""
+        out = {"seconds": self.seconds, "tokens": self.tokens}
+        return out if self.epochs is None else {**out, "epochs": self.epochs}
+
+    @property
+    def unlimited(self) -> bool:
+        return self.seconds is None and self.tokens is None and self.epochs is None
+
     def as_record(self, ended_by: str | None) -> dict:
-        kind = [k for k in ("seconds", "tokens") if getattr(self, k) is not None]
+        kind = [k for k in ("seconds", "tokens", "epochs") if getattr(self, k) is not None]
         return {
             "kind": "+".join(kind) if kind else "none",
             "limit": {k: getattr(self, k) for k in kind} or None,
@@ -61,12 +72,15 @@ class LanguageModel(ABC):
     family: ClassVar[str]
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
     dtype: ClassVar[str] = "float64"  # arithmetic of training and scoring
+    # True: trains in steps until a budget ends, and keeps its trained state per run
+    # (`save`/`load`) for `lmbench sample --run`. False: one pass over the data; refitting from
+    # the record is cheap and exact (count models).
+    iterative: ClassVar[bool] = False
 
-    def __init__(self, config, vocab_size: int):
+    def __init__(self, config, vocab_size: int, device: str = "cpu", seed: int = 0):
         self.config = config
-        self.vocab_size = (
-            vocab_size  # the predicted vocabulary; id vocab_size is <s> (context only)
-        )
+        self.vocab_size = vocab_size  # the predicted vocabulary; id vocab_size is <s> (context)
+        self.device = device
 
     @abstractmethod
     def fit(self, train: Segments, budget: Budget, on_eval: EvalHook | None = None) -> FitReport:
@@ -136,6 +150,13 @@ class LanguageModel(ABC):
         raise UsageError(
             f"{type(self).__name__} has no ARPA form; export-arpa takes kn, wb and abs models"
         )
+
+    def save(self, path) -> bool:
+        """Write the trained state to `path`; False when the model keeps none (see checkpointed)."""
+        return False
+
+    def load(self, path) -> bool:
+        return False
 
     def flops_per_token(self) -> float | None:
         """Training FLOPs per token by DESIGN's counting rules; None for count models."""

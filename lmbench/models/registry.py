@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import UsageError
 from ..settings import apply_overrides
@@ -19,8 +19,9 @@ class ModelEntry:
     example: str  # shown in listings and errors
     model: str  # "module:Class" under lmbench.models
     config: str  # "module:ConfigClass"
-    fixed: Callable[[re.Match], dict]  # settings the name decides
+    fixed: Callable[[re.Match], dict]  # settings the name decides (--set may not contradict)
     help: str
+    preset: dict = field(default_factory=dict)  # defaults the name brings (--set may change)
 
 
 REGISTRY: tuple[ModelEntry, ...] = (
@@ -88,6 +89,116 @@ REGISTRY: tuple[ModelEntry, ...] = (
         lambda m: {"k": float(m["k"]), "order": int(m["order"])},
         "add-k smoothing of order N: add{k}-{N}, e.g. add1-3 is the Laplace trigram",
     ),
+    ModelEntry(
+        r"mlp",
+        "mlp",
+        "neural.model:MLP",
+        "neural.mlp:MlpConfig",
+        lambda m: {},
+        "Bengio et al. 2003 feedforward NNLM, sized for PTB on a CPU (order 5, m=128, h=256)",
+    ),
+    ModelEntry(
+        r"mlp1",
+        "mlp1",
+        "neural.model:MLP",
+        "neural.mlp:MlpConfig",
+        lambda m: {"order": 5, "hidden": 50, "embed": 60, "direct": True},
+        "Bengio et al. 2003's MLP1 (n=5, h=50, m=60, direct connections)",
+    ),
+    ModelEntry(
+        r"mlp9",
+        "mlp9",
+        "neural.model:MLP",
+        "neural.mlp:MlpConfig",
+        lambda m: {"order": 5, "hidden": 100, "embed": 30, "direct": False},
+        "Bengio et al. 2003's MLP9 (n=5, h=100, m=30, no direct connections)",
+    ),
+    ModelEntry(
+        r"rnn",
+        "rnn",
+        "neural.model:Elman",
+        "neural.rnn:RnnConfig",
+        lambda m: {"cell": "rnn"},
+        "Elman RNN (Mikolov's RNNLM): one tanh layer of 256, truncated BPTT",
+        preset={"layers": 1, "hidden": 256, "lr": 1.0, "clip": 0.25, "dropout": 0.1},
+    ),
+    ModelEntry(
+        r"lstm",
+        "lstm",
+        "neural.model:LSTM",
+        "neural.rnn:RnnConfig",
+        lambda m: {"cell": "lstm"},
+        "LSTM, pytorch/examples word_language_model's default (2x200, dropout 0.2, SGD lr 20, "
+        "clip 0.25, batch 20, BPTT 35, lr/4 on a plateau)",
+    ),
+    ModelEntry(
+        r"gru",
+        "gru",
+        "neural.model:GRU",
+        "neural.rnn:RnnConfig",
+        lambda m: {"cell": "gru"},
+        "GRU, trained as the lstm default (2x200, dropout 0.2, SGD, clip 0.25)",
+    ),
+    ModelEntry(
+        r"lstm-zaremba-small",
+        "lstm-zaremba-small",
+        "neural.model:LSTM",
+        "neural.rnn:RnnConfig",
+        lambda m: {"cell": "lstm", "layers": 2, "hidden": 200},
+        "Zaremba et al. 2014 small: 2x200, no dropout, BPTT 20, SGD lr 1 halved each epoch after 4",
+        preset={
+            "dropout": 0.0,
+            "bptt": 20,
+            "lr": 1.0,
+            "lr_schedule": "step",
+            "lr_decay": 0.5,
+            "decay_start_epoch": 4,
+            "clip": 5.0,
+        },
+    ),
+    ModelEntry(
+        r"lstm-zaremba-medium",
+        "lstm-zaremba-medium",
+        "neural.model:LSTM",
+        "neural.rnn:RnnConfig",
+        lambda m: {"cell": "lstm", "layers": 2, "hidden": 650},
+        "Zaremba et al. 2014 medium: 2x650, dropout 0.5, BPTT 35, lr 1 / 1.2 each epoch after 6",
+        preset={
+            "dropout": 0.5,
+            "lr": 1.0,
+            "lr_schedule": "step",
+            "lr_decay": 1 / 1.2,
+            "decay_start_epoch": 6,
+            "clip": 5.0,
+        },
+    ),
+    ModelEntry(
+        r"transformer",
+        "transformer",
+        "neural.model:Transformer",
+        "neural.transformer:TransformerConfig",
+        lambda m: {},
+        "GPT-style decoder sized for a CPU (3 layers, width 192, 4 heads, block 128, tied)",
+    ),
+    ModelEntry(
+        r"transformer-gpu",
+        "transformer-gpu",
+        "neural.model:Transformer",
+        "neural.transformer:TransformerConfig",
+        lambda m: {},
+        "GPT-2-small-shaped decoder for GPU throughput (12 layers, width 768, block 256)",
+        preset={
+            "layers": 12,
+            "heads": 12,
+            "width": 768,
+            "bptt": 256,
+            "batch_size": 64,
+            "lr": 6e-4,
+            "warmup_tokens": 1_000_000,
+            "dropout": 0.2,
+            "compile": True,
+        },
+    ),
 )
 
 
@@ -97,8 +208,8 @@ class ResolvedModel:
     entry: ModelEntry
     config: object  # the frozen config dataclass, every field resolved
 
-    def build(self, vocab_size: int):
-        return _load(self.entry.model)(self.config, vocab_size)
+    def build(self, vocab_size: int, device: str = "cpu", seed: int = 0):
+        return _load(self.entry.model)(self.config, vocab_size, device, seed)
 
     @property
     def model_class(self):
@@ -123,7 +234,7 @@ def resolve(spec: str, overrides: dict[str, str] | None = None) -> ResolvedModel
         fixed = entry.fixed(match)
         config_cls = _load(entry.config)
         try:
-            config = config_cls(**fixed)
+            config = config_cls(**{**entry.preset, **fixed})
         except ValueError as exc:
             raise UsageError(f"model {spec!r}: {exc}") from None
         config = apply_overrides(config, overrides or {}, fixed=fixed)

@@ -1,0 +1,132 @@
+"""lmbench's LSTM beside pytorch/examples' word_language_model, measured in one run:
+`python benchmarks/peer_word_language_model.py --examples PATH/word_language_model`.
+
+lmbench does not ship pytorch/examples: point --examples at a checkout. Both train the same
+model (LSTM 2x200, dropout 0.2, batch 20, BPTT 35, SGD lr 20, clip 0.25) on PTB for the same
+number of batches, as fresh processes, alternating, `--repeats` times; the training loop's wall
+time is compared (theirs from its ms/batch log lines, ours from the trainer's own clock; both
+include the first, warm-up batches and exclude loading the corpus). Medians and the ratio go to
+results/peers/<host>-<date>/word_language_model.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from lmbench.corpora import locate_files
+from lmbench.measure import calibrate, environment
+from lmbench.models.registry import resolve
+
+BATCH, BPTT, LOG_INTERVAL = 20, 35, 100
+OURS = """
+import json, sys
+from lmbench.corpora import load_corpus
+from lmbench.measure import Stopwatch
+from lmbench.models.base import Budget
+from lmbench.models.registry import resolve
+corpus = load_corpus("ptb", sys.argv[1])
+model = resolve("lstm").build(corpus.vocab.size, "cpu", seed=1111)
+watch = Stopwatch().start()
+report = model.fit(corpus.segments("train", "stream"), Budget(tokens=int(sys.argv[2])))
+print(json.dumps({"tokens": report.train_tokens, "seconds": watch.stop()}))
+"""
+MS_PER_BATCH = re.compile(r"ms/batch\s+([\d.]+)")
+
+
+def theirs(examples: Path, data: Path, intervals: int) -> dict:
+    """Train pytorch/examples' default LSTM until `intervals` log lines, then stop it."""
+    cmd = [sys.executable, "-u", "main.py", "--data", str(data), "--epochs", "1"]
+    cmd += ["--log-interval", str(LOG_INTERVAL), "--save", os.devnull]
+    child = subprocess.Popen(cmd, cwd=examples, stdout=subprocess.PIPE, text=True)
+    ms = []
+    for line in child.stdout:
+        match = MS_PER_BATCH.search(line)
+        if match:
+            ms.append(float(match.group(1)))
+            if len(ms) == intervals:
+                break
+    child.kill()
+    child.wait()
+    if len(ms) < intervals:
+        raise RuntimeError(f"pytorch/examples stopped after {len(ms)} log lines: {' '.join(cmd)}")
+    # The first log line covers batches 0..LOG_INTERVAL (one more than it divides by).
+    batches = intervals * LOG_INTERVAL + 1
+    seconds = sum(ms) * LOG_INTERVAL / 1000 * batches / (intervals * LOG_INTERVAL)
+    return {"tokens": batches * BATCH * BPTT, "seconds": seconds}
+
+
+def ours(data_dir: str, tokens: int) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", OURS, data_dir, str(tokens)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--examples", required=True, help="pytorch/examples' word_language_model")
+    parser.add_argument("--data-dir", default=os.environ.get("LMBENCH_DATA"))
+    parser.add_argument("--intervals", type=int, default=4, help=f"x {LOG_INTERVAL} batches")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out")
+    args = parser.parse_args()
+
+    files = locate_files("ptb", args.data_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)  # their loader wants train.txt, valid.txt, test.txt
+        for split in ("train", "valid", "test"):
+            (data / f"{split}.txt").symlink_to(files[split].path)
+        runs = {"pytorch_examples": [], "lmbench": []}
+        for _ in range(args.repeats):
+            run = theirs(Path(args.examples), data, args.intervals)
+            runs["pytorch_examples"].append(run)
+            runs["lmbench"].append(ours(args.data_dir, run["tokens"]))
+    summary = {
+        name: {
+            "tokens": r[0]["tokens"],
+            "tokens_per_s": [x["tokens"] / x["seconds"] for x in r],
+            "median_tokens_per_s": statistics.median(x["tokens"] / x["seconds"] for x in r),
+        }
+        for name, r in runs.items()
+    }
+    ratio = (
+        summary["lmbench"]["median_tokens_per_s"]
+        / summary["pytorch_examples"]["median_tokens_per_s"]
+    )
+    cal = calibrate()
+    flops = resolve("lstm").build(10_000).flops_per_token()  # DESIGN's counting rules
+    results = {
+        "env": environment(),
+        "model": "LSTM 2x200, dropout 0.2, batch 20, BPTT 35, SGD lr 20, clip 0.25, PTB",
+        "repeats": args.repeats,
+        "batches": args.intervals * LOG_INTERVAL + 1,
+        "runs": summary,
+        "throughput_ratio": ratio,
+        "calibration": cal,
+        "mfu": {
+            name: s["median_tokens_per_s"] * flops / 1e9 / cal["matmul_gflops"]
+            for name, s in summary.items()
+        },
+    }
+    out = Path(args.out or f"results/peers/{socket.gethostname()}-{date.today()}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "word_language_model.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps({k: v for k, v in results.items() if k != "env"}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

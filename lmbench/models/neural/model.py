@@ -1,0 +1,161 @@
+"""The neural families behind the one model interface: build the net on its device, train it with
+the one trainer, score any `Segments` exactly by the protocol, sample, save and load."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager, nullcontext
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ...protocol import Segments
+from ..base import Budget, EvalHook, FitReport, LanguageModel
+from .mlp import BengioMLP
+from .rnn import RecurrentLM
+from .transformer import GPT
+
+SCORE_CHUNK = 2048  # tokens per column per forward pass while scoring (state carried between)
+SCORE_BATCH_TOKENS = 65_536  # padded tokens per batch of sentences (sentence mode)
+IGNORE = -100  # target of a position that predicts nothing (the <s> context, padding)
+
+
+class NeuralLM(LanguageModel):
+    devices = ("cpu", "cuda")
+    dtype = "float32"
+    iterative = True
+    net_class: ClassVar[type]
+
+    def __init__(self, config, vocab_size: int, device: str = "cpu", seed: int = 0):
+        super().__init__(config, vocab_size, device, seed)
+        torch.manual_seed(seed)
+        if device == "cuda":  # fp32 matmuls may use TF32 tensor cores
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        self.net = self.net_class(config, vocab_size).to(device)
+
+    # -- precision -----------------------------------------------------------------------------
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        precision = self.config.precision
+        if precision == "bfloat16" or (precision == "auto" and self.device == "cuda"):
+            return torch.bfloat16
+        return None
+
+    def autocast(self):
+        dtype = self.autocast_dtype
+        return torch.autocast(self.device, dtype=dtype) if dtype else nullcontext()
+
+    @property
+    def compute_dtype(self) -> str:
+        return "bfloat16" if self.autocast_dtype else "float32"
+
+    # -- the interface ----------------------------------------------------------------------------
+    def fit(self, train: Segments, budget: Budget, on_eval: EvalHook | None = None) -> FitReport:
+        from ...train import train_model  # the one trainer
+
+        return train_model(self, train, budget, on_eval)
+
+    def log_prob(self, data: Segments) -> np.ndarray:
+        rows = data.split()
+        order = np.argsort([-len(r) for r in rows], kind="stable")  # long rows batch together
+        scored: list[np.ndarray | None] = [None] * len(rows)
+        i = 0
+        while i < len(order):
+            width = len(rows[order[i]])
+            take = max(1, SCORE_BATCH_TOKENS // width)
+            batch = order[i : i + take]
+            for index, logp in zip(batch, self._score_rows([rows[j] for j in batch])):
+                scored[index] = logp
+            i += take
+        return np.concatenate(scored) if scored else np.zeros(0)
+
+    def _score_rows(self, rows: list[np.ndarray]) -> list[np.ndarray]:
+        """Log-prob of tokens 1.. of each row given the tokens before it in the same row."""
+        width = max(len(r) for r in rows)
+        x = np.zeros((len(rows), width - 1), dtype=np.int64)
+        y = np.full((len(rows), width - 1), IGNORE, dtype=np.int64)
+        for k, r in enumerate(rows):
+            x[k, : len(r) - 1], y[k, : len(r) - 1] = r[:-1], r[1:]
+        x, y = torch.from_numpy(x).to(self.device), torch.from_numpy(y).to(self.device)
+        chunk = getattr(self.config, "stride", SCORE_CHUNK)  # a windowed model's stride
+        out = torch.empty(y.shape, dtype=torch.float64, device=self.device)
+        with self._scoring():
+            state = self.net.initial_state(len(rows), self.device, scoring=True)
+            for s in range(0, x.shape[1], chunk):
+                logits, state = self.net(x[:, s : s + chunk], state)
+                logp = F.log_softmax(logits.float(), dim=-1)
+                target = y[:, s : s + chunk].clamp(min=0).unsqueeze(-1)
+                out[:, s : s + chunk] = logp.gather(-1, target).squeeze(-1).double()
+        out = out.cpu().numpy()
+        return [out[k, : len(r) - 1] for k, r in enumerate(rows)]
+
+    @contextmanager
+    def _scoring(self):
+        """Eval mode, no autograd, the training precision; the training mode is restored."""
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            with torch.inference_mode(), self.autocast():
+                yield
+        finally:
+            self.net.train(was_training)
+
+    def context_size(self) -> int | None:
+        return self.net.context_size()
+
+    def next_log_probs(self, context: np.ndarray) -> np.ndarray:
+        context = np.asarray(context, dtype=np.int64)
+        keep = self.context_size()
+        if keep is not None:
+            context = context[max(len(context) - keep, 0) :]
+        x = torch.from_numpy(context).to(self.device).unsqueeze(0)
+        chunk = getattr(self.config, "stride", SCORE_CHUNK)
+        with self._scoring():
+            state = self.net.initial_state(1, self.device, scoring=True)
+            for s in range(0, x.shape[1], chunk):
+                logits, state = self.net(x[:, s : s + chunk], state)
+            return F.log_softmax(logits[0, -1].float(), dim=-1).double().cpu().numpy()
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.net.parameters())
+
+    def size_bytes(self) -> int:
+        return sum(p.numel() * p.element_size() for p in self.net.parameters())
+
+    def flops_per_token(self) -> float:
+        """Training FLOPs per token: forward + backward (= 2 x forward), DESIGN's rules."""
+        return 3.0 * self.net.forward_flops_per_token()
+
+    def save(self, path) -> bool:
+        torch.save({"config": vars(self.config), "state_dict": self.net.state_dict()}, path)
+        return True
+
+    def load(self, path) -> bool:
+        saved = torch.load(path, map_location=self.device, weights_only=True)
+        self.net.load_state_dict(saved["state_dict"])
+        return True
+
+
+class MLP(NeuralLM):
+    family = "mlp"
+    net_class = BengioMLP
+
+
+class Elman(NeuralLM):
+    family = "rnn"
+    net_class = RecurrentLM
+
+
+class LSTM(Elman):
+    family = "lstm"
+
+
+class GRU(Elman):
+    family = "gru"
+
+
+class Transformer(NeuralLM):
+    family = "transformer"
+    net_class = GPT

@@ -1,0 +1,154 @@
+"""A GPT-style decoder (nanoGPT's shape): pre-LayerNorm blocks, causal scaled_dot_product_attention,
+learned or rotary positions, tied input/output embeddings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .config import TrainConfig, require_positive
+from .output import OutputLayer
+
+
+@dataclass(frozen=True)
+class TransformerConfig(TrainConfig):
+    layers: int = 3
+    heads: int = 4
+    width: int = 192  # d_model
+    mlp_ratio: int = 4
+    positions: str = "learned"  # learned or rotary
+    tied: bool = True
+    eval_stride: int | None = None  # scoring a stream: new tokens per window (None: bptt / 2)
+    batch_size: int = 32
+    bptt: int = 128  # the block: longest context
+    optimizer: str = "adamw"
+    lr: float = 1.5e-3
+    lr_schedule: str = "cosine"
+    warmup_tokens: int = 100_000
+    weight_decay: float = 0.1
+    clip: float = 1.0
+    dropout: float = 0.25
+
+    def __post_init__(self):
+        super().__post_init__()
+        require_positive(layers=self.layers, heads=self.heads, width=self.width)
+        require_positive(mlp_ratio=self.mlp_ratio)
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
+        if self.positions not in ("learned", "rotary"):
+            raise ValueError(f"positions {self.positions!r}: choose learned or rotary")
+        if self.positions == "rotary" and (self.width // self.heads) % 2:
+            raise ValueError("rotary positions need an even head width (width / heads)")
+        if self.eval_stride is not None and not 0 < self.eval_stride <= self.bptt:
+            raise ValueError(
+                f"eval_stride must be in 1..bptt ({self.bptt}), got {self.eval_stride}"
+            )
+
+    @property
+    def stride(self) -> int:
+        return self.eval_stride or max(self.bptt // 2, 1)
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding (Su et al. 2021) on the last dimension, halves paired."""
+    a, b = x.chunk(2, dim=-1)
+    return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1)
+
+
+class Block(nn.Module):
+    def __init__(self, c: TransformerConfig):
+        super().__init__()
+        self.heads = c.heads
+        self.ln1, self.ln2 = nn.LayerNorm(c.width), nn.LayerNorm(c.width)
+        self.qkv = nn.Linear(c.width, 3 * c.width)
+        self.proj = nn.Linear(c.width, c.width)
+        self.mlp = nn.Sequential(
+            nn.Linear(c.width, c.mlp_ratio * c.width),
+            nn.GELU(),
+            nn.Linear(c.mlp_ratio * c.width, c.width),
+        )
+        self.drop = nn.Dropout(c.dropout)
+        self.attn_dropout = c.dropout
+
+    def forward(self, x: torch.Tensor, rope) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, self.heads, d // self.heads).unbind(2)
+        q, k, v = (z.transpose(1, 2) for z in (q, k, v))  # [B, heads, T, head width]
+        if rope is not None:
+            q, k = rotate(q, *rope), rotate(k, *rope)
+        y = F.scaled_dot_product_attention(
+            q, k, v, is_causal=True, dropout_p=self.attn_dropout if self.training else 0.0
+        )
+        x = x + self.drop(self.proj(y.transpose(1, 2).reshape(b, t, d)))
+        return x + self.drop(self.mlp(self.ln2(x)))
+
+
+class GPT(nn.Module):
+    """State while scoring = the last bptt - stride token ids, so every scored token sees at
+    least bptt - stride tokens before it (none lose context a shorter stream would give them).
+    In training the state is None: each block of bptt tokens stands alone (nanoGPT)."""
+
+    def __init__(self, config: TransformerConfig, vocab_size: int):
+        super().__init__()
+        self.config, self.vocab_size = config, vocab_size
+        c = config
+        self.embed = nn.Embedding(vocab_size + 1, c.width)  # + <s> (context only)
+        self.pos = nn.Embedding(c.bptt, c.width) if c.positions == "learned" else None
+        self.drop = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(Block(c) for _ in range(c.layers))
+        self.ln_f = nn.LayerNorm(c.width)
+        self.out = OutputLayer(c.width, vocab_size, self.embed if c.tied else None)
+        self.apply(self._init)
+        for name, p in self.named_parameters():  # GPT-2: residual projections scaled by depth
+            if name.endswith(("proj.weight", "mlp.2.weight")):
+                nn.init.normal_(p, std=0.02 / (2 * c.layers) ** 0.5)
+        if c.positions == "rotary":
+            half = c.width // c.heads // 2
+            freq = 1.0 / 10000 ** (torch.arange(half) / half)
+            angles = torch.outer(torch.arange(c.bptt).float(), freq)
+            self.register_buffer("cos", angles.cos(), persistent=False)
+            self.register_buffer("sin", angles.sin(), persistent=False)
+
+    @staticmethod
+    def _init(module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def initial_state(self, batch: int, device, scoring: bool):
+        return torch.zeros(batch, 0, dtype=torch.long, device=device) if scoring else None
+
+    def forward(self, x: torch.Tensor, state):
+        full = x if state is None else torch.cat([state, x], dim=1)
+        if full.shape[1] > self.config.bptt:
+            raise ValueError(f"{full.shape[1]} tokens exceed the block of {self.config.bptt}")
+        t = full.shape[1]
+        h = self.embed(full)
+        rope = None
+        if self.pos is not None:
+            h = h + self.pos.weight[:t]
+        else:
+            rope = (self.cos[:t], self.sin[:t])
+        h = self.drop(h)
+        for block in self.blocks:
+            h = block(h, rope)
+        logits = self.out(self.ln_f(h[:, t - x.shape[1] :]))
+        if state is None:
+            return logits, None
+        keep = self.config.bptt - self.config.stride
+        return logits, full[:, full.shape[1] - keep :] if keep else full[:, :0]
+
+    def forward_flops_per_token(self) -> float:
+        """Matrix products per token at a full block of context: the projections and MLP, the
+        attention scores and mixing (the whole T x T product, as the kernels compute it), and
+        the output layer."""
+        c = self.config
+        per_layer = (4 + 2 * c.mlp_ratio) * c.width**2 + 2 * c.bptt * c.width
+        return 2.0 * (c.layers * per_layer + c.width * self.vocab_size)
+
+    def context_size(self) -> int:
+        return self.config.bptt - 1
