@@ -67,6 +67,8 @@ def execute(
 
 def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: Emit) -> None:
     np.random.seed(run.spec.seed)
+    if run.device == "cuda" and not measure.cuda_available():
+        raise SkipRun("a GPU run: CUDA is not available on this machine")
     emit({"phase": "calibrate"})
     record.calibration = measure.calibrate(device=run.device)
     # Peak RSS is the run's (data, model, scoring), not the calibration's freed buffers.

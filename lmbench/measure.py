@@ -53,6 +53,14 @@ def device_sync(device: str) -> Callable[[], None] | None:
     return torch.cuda.synchronize
 
 
+def cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
 def reset_peak_gpu(device: str) -> None:
     if device == "cuda":
         import torch
@@ -171,6 +179,7 @@ def calibrate(
         a = torch.randn(matmul_n, matmul_n)
         b = torch.randn(matmul_n, matmul_n)
         backend = f"torch {torch.__version__}"
+        torch.mm(a, b)  # warm-up: thread pool start
         seconds = best_seconds(lambda: torch.mm(a, b), repeats)
     else:
         a = rng.standard_normal((matmul_n, matmul_n), dtype=np.float32)

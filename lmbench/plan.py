@@ -62,7 +62,9 @@ class PlannedRun:
     target_source: str | None = None
 
 
-def _resolve_device(requested: str, model: ResolvedModel) -> str:
+def _resolve_device(requested: str, model: ResolvedModel, strict: bool = True) -> str:
+    """cpu or cuda. Not `strict` (a suite's GPU run): cuda stays cuda where it is missing, and
+    the run is recorded as skipped instead of stopping the suite."""
     if requested not in DEVICES:
         raise UsageError(f"unknown device {requested!r}; choose one of {', '.join(DEVICES)}")
     supported = model.model_class.devices
@@ -78,6 +80,8 @@ def _resolve_device(requested: str, model: ResolvedModel) -> str:
         available = torch.cuda.is_available()
     except ImportError:
         available = False
+    if requested == "cuda" and not available and not strict:
+        return "cuda"
     if requested == "cuda" and not available:
         raise UsageError(
             "--device cuda: CUDA is not available here (torch.cuda.is_available() is "
@@ -103,7 +107,7 @@ def plan(spec: RunSpec, suite: str = "adhoc", data_dir=None) -> PlannedRun:
     if (vocab.get("min_count") or 1) < 1 or (vocab.get("max_size") or 3) < 3:
         raise UsageError("vocab.min_count must be >= 1 and vocab.max_size >= 3")
     model = resolve(spec.model, model_sets)
-    device = _resolve_device(spec.device, model)
+    device = _resolve_device(spec.device, model, strict=suite == "adhoc")
     if spec.budget_seconds is not None and spec.budget_seconds <= 0:
         raise UsageError(f"--budget-seconds must be > 0, got {spec.budget_seconds}")
     if spec.budget_tokens is not None and spec.budget_tokens <= 0:

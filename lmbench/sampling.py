@@ -9,6 +9,7 @@ import numpy as np
 
 from .corpora import load_corpus
 from .errors import DataError
+from .measure import cuda_available
 from .models.base import Budget
 from .models.registry import resolve
 from .results import read_records
@@ -33,7 +34,7 @@ def sample_recorded(run_id: str, root: Path, data_dir, **options) -> list[str]:
     resolved = resolve(record["model"])
     config = type(resolved.config)(**record["model_config"])
     corpus = load_corpus(record["corpus"], data_dir, **(record.get("extra") or {}).get("vocab", {}))
-    device = record["device"] if record["device"] == "cpu" or _cuda() else "cpu"
+    device = record["device"] if record["device"] == "cpu" or cuda_available() else "cpu"
     model = resolved.model_class(config, corpus.vocab.size, device, record["seed"])
     if model.iterative:
         path = folder / (record.get("checkpoint") or "")
@@ -75,9 +76,3 @@ def _draw(model, corpus, mode, prefix, tokens, temperature, seed, count) -> list
         drawn = model.sample(context, tokens, temperature=temperature, seed=seed + k)
         texts.append(" ".join([*words, *vocab.decode(drawn)]))
     return texts
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()

@@ -74,6 +74,44 @@ _register(
 )
 
 
+# The neural quality targets: PTB stream, 3.25 M training tokens (about 3.5 epochs) each, so
+# speed and quality stay separate; kn5 first: its valid perplexity is the time-to-target line.
+NEURAL_TOKENS = 3_250_000
+_register(
+    Suite(
+        "neural",
+        "every neural family on PTB (stream) for 3.25 M training tokens each, kn5 first as the "
+        "time-to-target yardstick; about 50 minutes on a 2-core CPU",
+        (
+            RunSpec("ptb", "kn5"),
+            RunSpec("ptb", "lstm", budget_tokens=NEURAL_TOKENS),
+            RunSpec(
+                "ptb", "transformer", {"eval_every_tokens": "325000"}, budget_tokens=NEURAL_TOKENS
+            ),
+            RunSpec("ptb", "mlp", {"eval_every_tokens": "325000"}, budget_tokens=NEURAL_TOKENS),
+            RunSpec("ptb", "gru", budget_tokens=NEURAL_TOKENS),
+            RunSpec("ptb", "rnn", {"eval_every_tokens": "325000"}, budget_tokens=NEURAL_TOKENS),
+        ),
+    )
+)
+
+# The published schedules, as the papers (and pytorch/examples) ran them; long: committed as
+# they complete (`--resume`). Zaremba medium is a GPU run (hours on a CPU).
+_register(
+    Suite(
+        "reproduce",
+        "published schedules: pytorch/examples' LSTM (6 epochs, about 15 minutes on a 2-core "
+        "CPU), Zaremba et al. small (13 epochs, about 40 minutes) and medium (39 epochs, GPU)",
+        (
+            RunSpec("ptb", "kn5"),
+            RunSpec("ptb", "lstm", budget_epochs=6),
+            RunSpec("ptb", "lstm-zaremba-small", budget_epochs=13),
+            RunSpec("ptb", "lstm-zaremba-medium", budget_epochs=39, device="cuda"),
+        ),
+    )
+)
+
+
 def get_suite(name: str) -> Suite:
     if name not in SUITES:
         raise UsageError(f"unknown suite {name!r}; choose one of {', '.join(sorted(SUITES))}")
