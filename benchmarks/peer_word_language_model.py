@@ -5,7 +5,9 @@ lmbench does not ship pytorch/examples: point --examples at a checkout. Both tra
 model (LSTM 2x200, dropout 0.2, batch 20, BPTT 35, SGD lr 20, clip 0.25) on PTB for the same
 number of batches, as fresh processes, alternating, `--repeats` times; the training loop's wall
 time is compared (theirs from its ms/batch log lines, ours from the trainer's own clock; both
-include the first, warm-up batches and exclude loading the corpus). Medians and the ratio go to
+include the first, warm-up batches and exclude loading the corpus). Ours runs with the
+environment `lmbench run` gives a run (threads, glibc malloc tunables); theirs runs plainly and
+with those same tunables, so the ratio is shown both ways. Medians and ratios go to
 results/peers/<host>-<date>/word_language_model.json.
 """
 
@@ -26,14 +28,17 @@ from pathlib import Path
 from lmbench.corpora import locate_files
 from lmbench.measure import calibrate, environment
 from lmbench.models.registry import resolve
+from lmbench.runner import MALLOC_TUNABLES, child_env
 
 BATCH, BPTT, LOG_INTERVAL = 20, 35, 100
+THREADS = os.cpu_count() or 1
 OURS = """
 import json, sys
 from lmbench.corpora import load_corpus
 from lmbench.measure import Stopwatch
 from lmbench.models.base import Budget
 from lmbench.models.registry import resolve
+from lmbench.runner import MALLOC_TUNABLES, child_env
 corpus = load_corpus("ptb", sys.argv[1])
 model = resolve("lstm").build(corpus.vocab.size, "cpu", seed=1111)
 watch = Stopwatch().start()
@@ -43,11 +48,11 @@ print(json.dumps({"tokens": report.train_tokens, "seconds": watch.stop()}))
 MS_PER_BATCH = re.compile(r"ms/batch\s+([\d.]+)")
 
 
-def theirs(examples: Path, data: Path, intervals: int) -> dict:
+def theirs(examples: Path, data: Path, intervals: int, env: dict) -> dict:
     """Train pytorch/examples' default LSTM until `intervals` log lines, then stop it."""
     cmd = [sys.executable, "-u", "main.py", "--data", str(data), "--epochs", "1"]
     cmd += ["--log-interval", str(LOG_INTERVAL), "--save", os.devnull]
-    child = subprocess.Popen(cmd, cwd=examples, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(cmd, cwd=examples, stdout=subprocess.PIPE, text=True, env=env)
     ms = []
     for line in child.stdout:
         match = MS_PER_BATCH.search(line)
@@ -71,6 +76,7 @@ def ours(data_dir: str, tokens: int) -> dict:
         capture_output=True,
         text=True,
         check=True,
+        env=child_env(THREADS),  # as `lmbench run` starts a run
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -89,11 +95,16 @@ def main() -> int:
         data = Path(tmp)  # their loader wants train.txt, valid.txt, test.txt
         for split in ("train", "valid", "test"):
             (data / f"{split}.txt").symlink_to(files[split].path)
-        runs = {"pytorch_examples": [], "lmbench": []}
+        plain = {k: v for k, v in child_env(THREADS).items() if k != "GLIBC_TUNABLES"}
+        if "GLIBC_TUNABLES" in os.environ:
+            plain["GLIBC_TUNABLES"] = os.environ["GLIBC_TUNABLES"]
+        runs = {"pytorch_examples": [], "pytorch_examples_malloc_tuned": [], "lmbench": []}
         for _ in range(args.repeats):
-            run = theirs(Path(args.examples), data, args.intervals)
+            run = theirs(Path(args.examples), data, args.intervals, plain)
             runs["pytorch_examples"].append(run)
             runs["lmbench"].append(ours(args.data_dir, run["tokens"]))
+            tuned = theirs(Path(args.examples), data, args.intervals, child_env(THREADS))
+            runs["pytorch_examples_malloc_tuned"].append(tuned)
     summary = {
         name: {
             "tokens": r[0]["tokens"],
@@ -102,10 +113,11 @@ def main() -> int:
         }
         for name, r in runs.items()
     }
-    ratio = (
-        summary["lmbench"]["median_tokens_per_s"]
-        / summary["pytorch_examples"]["median_tokens_per_s"]
-    )
+    ours_rate = summary["lmbench"]["median_tokens_per_s"]
+    ratio = {
+        f"lmbench / {name}": ours_rate / summary[name]["median_tokens_per_s"]
+        for name in ("pytorch_examples", "pytorch_examples_malloc_tuned")
+    }
     flops = resolve("lstm").build(10_000).flops_per_token()  # DESIGN's counting rules
     cal = calibrate()  # torch's matmul (imported above): the peak both runs could reach
     results = {
@@ -115,6 +127,8 @@ def main() -> int:
         "batches": args.intervals * LOG_INTERVAL + 1,
         "runs": summary,
         "throughput_ratio": ratio,
+        "threads": THREADS,
+        "malloc_tunables": MALLOC_TUNABLES,
         "calibration": cal,
         "mfu": {
             name: s["median_tokens_per_s"] * flops / 1e9 / cal["matmul_gflops"]

@@ -17,8 +17,8 @@ class MlpConfig(TrainConfig):
     embed: int = 128  # m
     hidden: int = 256  # h (0: no hidden layer; then `direct` must be on)
     direct: bool = False  # input-to-output connections (Bengio's W)
-    batch_size: int = 32  # 1,024 tokens a step: the [tokens, |V|] logits stay cache-friendly
-    bptt: int = 32
+    batch_size: int = 32  # 768 tokens a step: PTB's [tokens, |V|] logits stay under 32 MB,
+    bptt: int = 24  # which glibc keeps for reuse (see runner.MALLOC_TUNABLES)
     optimizer: str = "adamw"
     lr: float = 2e-3
     lr_schedule: str = "cosine"
