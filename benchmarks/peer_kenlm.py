@@ -16,16 +16,15 @@ Measured:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-from datetime import date
 from pathlib import Path
+
+from peer_results import save_peer_results
 
 from lmbench.measure import Stopwatch, environment
 
@@ -244,10 +243,7 @@ def main() -> int:
         }
         results["scoring"] = scoring(args.data_dir, lmplz_arpa, folder, args.repeats)
     results["nltk_kn3"] = nltk_cost(args.data_dir)
-    out = Path(args.out or f"results/peers/{socket.gethostname()}-{date.today()}")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "kenlm.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps({k: v for k, v in results.items() if k != "env"}, indent=2))
+    save_peer_results("kenlm", results, args.out)
     return 0
 
 

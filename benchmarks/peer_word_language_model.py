@@ -17,13 +17,13 @@ import argparse
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-from datetime import date
 from pathlib import Path
+
+from peer_results import save_peer_results
 
 from lmbench.corpora import locate_files
 from lmbench.measure import calibrate, environment
@@ -135,10 +135,7 @@ def main() -> int:
             for name, s in summary.items()
         },
     }
-    out = Path(args.out or f"results/peers/{socket.gethostname()}-{date.today()}")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "word_language_model.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps({k: v for k, v in results.items() if k != "env"}, indent=2))
+    save_peer_results("word_language_model", results, args.out)
     return 0
 
 

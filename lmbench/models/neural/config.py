@@ -57,6 +57,19 @@ class TrainConfig:
             raise ValueError(f"eval_every_tokens must be > 0, got {self.eval_every_tokens}")
 
 
+@dataclass(frozen=True)
+class AdamWConfig(TrainConfig):
+    """The modern recipe (nanoGPT's): AdamW with decoupled weight decay, a linear warm-up and a
+    cosine decay over the budget, gradient norm clipped at 1."""
+
+    optimizer: str = "adamw"
+    lr: float = 2e-3
+    lr_schedule: str = "cosine"
+    warmup_tokens: int = 50_000
+    weight_decay: float = 0.1
+    clip: float = 1.0
+
+
 def require_positive(**sizes: int) -> None:
     for name, value in sizes.items():
         if value <= 0:

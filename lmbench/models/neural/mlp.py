@@ -8,23 +8,17 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .config import TrainConfig, require_positive
+from .config import AdamWConfig, require_positive
 
 
 @dataclass(frozen=True)
-class MlpConfig(TrainConfig):
+class MlpConfig(AdamWConfig):
     order: int = 5  # n: predicts from the previous n-1 tokens
     embed: int = 128  # m
     hidden: int = 256  # h (0: no hidden layer; then `direct` must be on)
     direct: bool = False  # input-to-output connections (Bengio's W)
     batch_size: int = 32  # 768 tokens a step: PTB's [tokens, |V|] logits stay under 32 MB,
     bptt: int = 24  # which glibc keeps for reuse (see runner.MALLOC_TUNABLES)
-    optimizer: str = "adamw"
-    lr: float = 2e-3
-    lr_schedule: str = "cosine"
-    warmup_tokens: int = 50_000
-    weight_decay: float = 0.1
-    clip: float = 1.0
     dropout: float = 0.3
 
     def __post_init__(self):

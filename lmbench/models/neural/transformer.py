@@ -9,12 +9,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .config import TrainConfig, require_positive
+from .config import AdamWConfig, require_positive
 from .output import OutputLayer
 
 
 @dataclass(frozen=True)
-class TransformerConfig(TrainConfig):
+class TransformerConfig(AdamWConfig):
     layers: int = 3
     heads: int = 4
     width: int = 192  # d_model
@@ -24,12 +24,8 @@ class TransformerConfig(TrainConfig):
     eval_stride: int | None = None  # scoring a stream: new tokens per window (None: bptt / 2)
     batch_size: int = 32
     bptt: int = 128  # the block: longest context
-    optimizer: str = "adamw"
     lr: float = 1.5e-3
-    lr_schedule: str = "cosine"
     warmup_tokens: int = 100_000
-    weight_decay: float = 0.1
-    clip: float = 1.0
     dropout: float = 0.25
 
     def __post_init__(self):
