@@ -51,6 +51,7 @@ def execute(
 ) -> RunRecord:
     emit = emit or (lambda event: None)
     record = base_record(run, run_id)
+    env = measure.environment()  # at the start: the commit that runs, not the one at the end
     try:
         _execute(run, record, Path(out_dir), data_dir, emit)
         record.status = "ok"
@@ -61,7 +62,7 @@ def execute(
         record.error = f"{type(exc).__name__}: {exc}"
         record.extra["traceback"] = traceback.format_exc(limit=8)
     record.peak_rss_bytes = measure.peak_rss_bytes()
-    record.env = measure.environment()
+    record.env = env
     return record
 
 
