@@ -182,8 +182,9 @@ def cmd_corpora(args) -> int:
 def cmd_models(args) -> int:
     from .models.registry import REGISTRY
 
+    width = max(len(entry.example) for entry in REGISTRY)
     for entry in REGISTRY:
-        print(f"{entry.example:<10} {entry.help}")
+        print(f"{entry.example:<{width}}  {entry.help}")
     return 0
 
 
