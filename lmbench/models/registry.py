@@ -95,7 +95,7 @@ REGISTRY: tuple[ModelEntry, ...] = (
         "neural.model:MLP",
         "neural.mlp:MlpConfig",
         lambda m: {},
-        "Bengio et al. 2003 feedforward NNLM, sized for PTB on a CPU (order 5, m=128, h=256)",
+        "Bengio et al. 2003 feedforward NNLM, sized for PTB on a CPU (order 5, m=256, h=512)",
     ),
     ModelEntry(
         r"mlp1",
