@@ -24,6 +24,9 @@ class ModelEntry:
     preset: dict = field(default_factory=dict)  # defaults the name brings (--set may change)
 
 
+# Zaremba et al. 2014's training: SGD from lr 1, decayed per epoch after a few, norm clipped at 5
+ZAREMBA = {"lr": 1.0, "lr_schedule": "step", "clip": 5.0}
+
 REGISTRY: tuple[ModelEntry, ...] = (
     ModelEntry(
         r"uniform",
@@ -155,15 +158,7 @@ REGISTRY: tuple[ModelEntry, ...] = (
         "neural.rnn:RnnConfig",
         lambda m: {"cell": "lstm", "layers": 2, "hidden": 200},
         "Zaremba et al. 2014 small: 2x200, no dropout, BPTT 20, SGD lr 1 halved each epoch after 4",
-        preset={
-            "dropout": 0.0,
-            "bptt": 20,
-            "lr": 1.0,
-            "lr_schedule": "step",
-            "lr_decay": 0.5,
-            "decay_start_epoch": 4,
-            "clip": 5.0,
-        },
+        preset={**ZAREMBA, "dropout": 0.0, "bptt": 20, "lr_decay": 0.5, "decay_start_epoch": 4},
     ),
     ModelEntry(
         r"lstm-zaremba-medium",
@@ -172,14 +167,7 @@ REGISTRY: tuple[ModelEntry, ...] = (
         "neural.rnn:RnnConfig",
         lambda m: {"cell": "lstm", "layers": 2, "hidden": 650},
         "Zaremba et al. 2014 medium: 2x650, dropout 0.5, BPTT 35, lr 1 / 1.2 each epoch after 6",
-        preset={
-            "dropout": 0.5,
-            "lr": 1.0,
-            "lr_schedule": "step",
-            "lr_decay": 1 / 1.2,
-            "decay_start_epoch": 6,
-            "clip": 5.0,
-        },
+        preset={**ZAREMBA, "dropout": 0.5, "lr_decay": 1 / 1.2, "decay_start_epoch": 6},
     ),
     ModelEntry(
         r"transformer",
