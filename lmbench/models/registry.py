@@ -24,8 +24,13 @@ class ModelEntry:
     preset: dict = field(default_factory=dict)  # defaults the name brings (--set may change)
 
 
-# Zaremba et al. 2014's training: SGD from lr 1, decayed per epoch after a few, norm clipped at 5
-ZAREMBA = {"lr": 1.0, "lr_schedule": "step", "clip": 5.0}
+# Zaremba et al. 2014's training: SGD from lr 1, decayed per epoch after a few, norm clipped at
+# 5, on a loss summed over the BPTT steps (mean over the batch). Our loss is the mean over every
+# token, so the same updates take lr = 1 x bptt and clip = 5 / bptt (for bptt 20: pytorch/examples'
+# lr 20 and clip 0.25, which descend from it).
+def zaremba(bptt: int, **schedule) -> dict:
+    return {"bptt": bptt, "lr": 1.0 * bptt, "clip": 5.0 / bptt, "lr_schedule": "step", **schedule}
+
 
 REGISTRY: tuple[ModelEntry, ...] = (
     ModelEntry(
@@ -157,8 +162,8 @@ REGISTRY: tuple[ModelEntry, ...] = (
         "neural.model:LSTM",
         "neural.rnn:RnnConfig",
         lambda m: {"cell": "lstm", "layers": 2, "hidden": 200},
-        "Zaremba et al. 2014 small: 2x200, no dropout, BPTT 20, SGD lr 1 halved each epoch after 4",
-        preset={**ZAREMBA, "dropout": 0.0, "bptt": 20, "lr_decay": 0.5, "decay_start_epoch": 4},
+        "Zaremba et al. 2014 small: 2x200, no dropout, BPTT 20, lr halved each epoch after 4",
+        preset=zaremba(20, dropout=0.0, lr_decay=0.5, decay_start_epoch=4),
     ),
     ModelEntry(
         r"lstm-zaremba-medium",
@@ -166,8 +171,8 @@ REGISTRY: tuple[ModelEntry, ...] = (
         "neural.model:LSTM",
         "neural.rnn:RnnConfig",
         lambda m: {"cell": "lstm", "layers": 2, "hidden": 650},
-        "Zaremba et al. 2014 medium: 2x650, dropout 0.5, BPTT 35, lr 1 / 1.2 each epoch after 6",
-        preset={**ZAREMBA, "dropout": 0.5, "lr_decay": 1 / 1.2, "decay_start_epoch": 6},
+        "Zaremba et al. 2014 medium: 2x650, dropout 0.5, BPTT 35, lr / 1.2 each epoch after 6",
+        preset=zaremba(35, dropout=0.5, lr_decay=1 / 1.2, decay_start_epoch=6),
     ),
     ModelEntry(
         r"transformer",
