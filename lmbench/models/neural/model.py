@@ -79,17 +79,22 @@ class NeuralLM(LanguageModel):
         for k, r in enumerate(rows):
             x[k, : len(r) - 1], y[k, : len(r) - 1] = r[:-1], r[1:]
         x, y = torch.from_numpy(x).to(self.device), torch.from_numpy(y).to(self.device)
-        chunk = getattr(self.config, "stride", SCORE_CHUNK)  # a windowed model's stride
         out = torch.empty(y.shape, dtype=torch.float64, device=self.device)
         with self._scoring():
-            state = self.net.initial_state(len(rows), self.device, scoring=True)
-            for s in range(0, x.shape[1], chunk):
-                logits, state = self.net(x[:, s : s + chunk], state)
+            for span, logits in self._chunks(x):
                 logp = F.log_softmax(logits.float(), dim=-1)
-                target = y[:, s : s + chunk].clamp(min=0).unsqueeze(-1)
-                out[:, s : s + chunk] = logp.gather(-1, target).squeeze(-1).double()
+                target = y[:, span].clamp(min=0).unsqueeze(-1)
+                out[:, span] = logp.gather(-1, target).squeeze(-1).double()
         out = out.cpu().numpy()
         return [out[k, : len(r) - 1] for k, r in enumerate(rows)]
+
+    def _chunks(self, x: torch.Tensor):
+        """(slice, logits) of each chunk of `x` [B, T], the state carried from chunk to chunk."""
+        chunk = getattr(self.config, "stride", SCORE_CHUNK)  # a windowed model's stride
+        state = self.net.initial_state(x.shape[0], self.device, scoring=True)
+        for s in range(0, x.shape[1], chunk):
+            logits, state = self.net(x[:, s : s + chunk], state)
+            yield slice(s, s + chunk), logits
 
     @contextmanager
     def _scoring(self):
@@ -111,11 +116,8 @@ class NeuralLM(LanguageModel):
         if keep is not None:
             context = context[max(len(context) - keep, 0) :]
         x = torch.from_numpy(context).to(self.device).unsqueeze(0)
-        chunk = getattr(self.config, "stride", SCORE_CHUNK)
         with self._scoring():
-            state = self.net.initial_state(1, self.device, scoring=True)
-            for s in range(0, x.shape[1], chunk):
-                logits, state = self.net(x[:, s : s + chunk], state)
+            *_, (_, logits) = self._chunks(x)  # only the last chunk's last position matters
             return F.log_softmax(logits[0, -1].float(), dim=-1).double().cpu().numpy()
 
     def num_params(self) -> int:
