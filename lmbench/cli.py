@@ -231,6 +231,10 @@ def cmd_run(args) -> int:
     else:
         out_dir = default_out_dir(suite_name)
     records = run_planned(planned, out_dir, args.data_dir, args.resume, SuiteDisplay(len(planned)))
+    if args.suite:
+        from .mix import run_mixes
+
+        records += run_mixes(suite.mixes, out_dir, suite_name, args.resume)
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(summary_table(records))
     console.print(f"records: {out_dir / 'runs.jsonl'}", highlight=False)

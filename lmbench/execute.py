@@ -85,6 +85,10 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
     train, valid, test = (
         corpus.segments(split, run.spec.mode) for split in ("train", "valid", "test")
     )
+    if run.spec.train_fraction is not None:  # the scaling suite: less data, not a shorter run
+        train = train.head(round(run.spec.train_fraction * train.n_predicted))
+        record.extra["train_fraction"] = run.spec.train_fraction
+        record.extra["train_data_tokens"] = train.n_predicted
     if run.spec.eval_tokens is not None:  # a slice: recorded, and labelled in reports
         valid, test = valid.head(run.spec.eval_tokens), test.head(run.spec.eval_tokens)
         record.extra["eval_slice_tokens"] = run.spec.eval_tokens
@@ -165,8 +169,11 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
     record.eval_tokens = test_eval.tokens
     record.eval_seconds = test_eval.seconds
     record.eval_tokens_per_s = test_eval.tokens_per_s
-    record.logprobs = _save_log_probs(
-        out_dir, record.run_id, {"valid": valid_eval, "test": test_eval}
+    record.logprobs = save_log_probs(
+        out_dir, record.run_id, valid_eval.log_probs, test_eval.log_probs
+    )
+    record.sentences = save_sentence_nll(
+        out_dir, record.run_id, sentence_nll(test_eval.log_probs, test.targets(), corpus.vocab.eos)
     )
 
     window = test.head(LATENCY_WINDOW)  # the first test tokens, in the run's mode
@@ -196,12 +203,31 @@ def time_to_target(curve: list[dict], target: float | None) -> float | None:
     return reached[0] if reached else None
 
 
-def _save_log_probs(out_dir: Path, run_id: str, evaluations: dict) -> dict:
+def save_log_probs(out_dir: Path, run_id: str, valid: np.ndarray, test: np.ndarray) -> dict:
+    """Per-token natural-log probabilities (float32 .npy, local): for mixtures."""
     folder = out_dir / "logprobs"
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for split, result in evaluations.items():
+    for split, log_probs in (("valid", valid), ("test", test)):
         path = folder / f"{run_id}.{split}.npy"
-        np.save(path, result.log_probs.astype(np.float32))
+        np.save(path, np.asarray(log_probs, dtype=np.float32))
         paths[split] = str(path.relative_to(out_dir))
     return paths
+
+
+def sentence_nll(log_probs: np.ndarray, targets: np.ndarray, eos: int) -> np.ndarray:
+    """[n_sentences, 2]: each test sentence's NLL in nats and its predicted-token count. A
+    sentence ends at each predicted <eos>, in both modes; a cut-off tail counts as one more."""
+    ends = np.flatnonzero(targets == eos) + 1
+    starts = np.concatenate([[0], ends[ends < targets.size]]).astype(np.int64)
+    nll = np.add.reduceat(-np.asarray(log_probs, dtype=np.float64), starts)
+    counts = np.diff(np.append(starts, targets.size))
+    return np.stack([nll, counts], axis=1)
+
+
+def save_sentence_nll(out_dir: Path, run_id: str, sentences: np.ndarray) -> str:
+    """Small enough to commit (about 30 KB for PTB test): the bootstrap intervals' raw data."""
+    path = out_dir / "sentences" / f"{run_id}.test.npy"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, sentences.astype(np.float32))
+    return str(path.relative_to(out_dir))

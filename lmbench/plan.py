@@ -42,6 +42,7 @@ class RunSpec:
     budget_epochs: float | None = None
     threads: int | None = None  # None: every core
     eval_tokens: int | None = None  # score only the first N tokens of valid/test (slow peers)
+    train_fraction: float | None = None  # train on the first fraction of the train split
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,8 @@ def plan(spec: RunSpec, suite: str = "adhoc", data_dir=None) -> PlannedRun:
         raise UsageError(f"--budget-epochs must be > 0, got {spec.budget_epochs}")
     if spec.eval_tokens is not None and spec.eval_tokens <= 0:
         raise UsageError(f"--eval-tokens must be > 0, got {spec.eval_tokens}")
+    if spec.train_fraction is not None and not 0 < spec.train_fraction <= 1:
+        raise UsageError(f"train fraction must be in (0, 1], got {spec.train_fraction}")
     threads = spec.threads or os.cpu_count() or 1
     budget = Budget(spec.budget_seconds, spec.budget_tokens, spec.budget_epochs)
     if model.model_class.iterative and budget.unlimited:
@@ -139,6 +142,8 @@ def plan(spec: RunSpec, suite: str = "adhoc", data_dir=None) -> PlannedRun:
         "threads": threads,
         "eval_tokens": spec.eval_tokens,
     }
+    if spec.train_fraction is not None:  # only when set: earlier runs keep their hashes
+        config["train_fraction"] = spec.train_fraction
     return PlannedRun(
         spec, suite, model, vocab, device, threads, budget, sha, config, config_hash(config)
     )

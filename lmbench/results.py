@@ -70,6 +70,7 @@ class RunRecord:
     calibration: dict | None = None  # {matmul_gflops, sort_mkeys_per_s, ...}
     samples: list | None = None
     logprobs: dict | None = None  # {"valid": path, "test": path}, relative to the JSONL file
+    sentences: str | None = None  # test NLL per sentence (.npy, committed): bootstrap intervals
     checkpoint: str | None = None
     env: dict | None = None
     extra: dict = field(default_factory=dict)  # model-specific facts (e.g. fallback discounts)

@@ -1,7 +1,8 @@
 """Named benchmark suites: data only (corpus x model x settings x budget x mode).
 
 `quick` is what CI runs and compares with `results/baseline/quick.jsonl`. `history` is the main
-job of `nox -s bench`; it holds the models implemented so far and grows as families land.
+job of `nox -s bench` (about 55 minutes on a 2-core CPU). The budgets are sized for such a CPU;
+a suite can be completed in parts (`--resume`), and the report combines suites' folders.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import UsageError
+from .mix import MixSpec
 from .plan import RunSpec
 
 
@@ -17,6 +19,7 @@ class Suite:
     name: str
     description: str
     runs: tuple[RunSpec, ...]
+    mixes: tuple[MixSpec, ...] = ()  # combined from the runs' saved log-probabilities, after them
 
 
 SUITES: dict[str, Suite] = {}
@@ -27,11 +30,13 @@ def _register(suite: Suite) -> None:
 
 
 PTB_SLICE = 200_000  # training tokens: a count model's budget is a train slice
+QUICK_NEURAL = {"budget_tokens": 20_000, "eval_tokens": 10_000}  # seconds each, deterministic
 
 _register(
     Suite(
         "quick",
-        "CI smoke benchmark, about a minute: each count family on all three corpora, both modes",
+        "CI smoke benchmark, about 3 minutes: each count family on all three corpora and both "
+        "modes, and each neural family on 20 k PTB tokens (scored on a 10 k-token slice)",
         (
             RunSpec("ptb", "unigram"),
             RunSpec("ptb", "add1-2"),
@@ -42,33 +47,101 @@ _register(
             RunSpec("ptb", "abs3", budget_tokens=PTB_SLICE),
             RunSpec("wikitext2", "kn3"),
             RunSpec("brown", "kn3"),
+        )
+        + tuple(
+            RunSpec("ptb", model, device="cpu", **QUICK_NEURAL)
+            for model in ("mlp", "rnn", "lstm", "gru", "transformer")
         ),
     )
 )
 
-# Why smoothing mattered: additive vs Witten-Bell vs absolute discounting vs Kneser-Ney.
-SMOOTHERS = ("unigram", "add1-2", "add1-3", "add0.01-3", "abs3", "wb3", "kn2", "kn3", "kn4", "kn5")
+# History: about 9 minutes of training per PTB neural model (evaluations every 300 k tokens on
+# top), 3.5 minutes per Brown MLP; count models take seconds. Total about 55 minutes.
+PTB_NEURAL_SECONDS = 540
+BROWN_MLP_SECONDS = 210
+CURVE = {"eval_every_tokens": "300000"}
 
 _register(
     Suite(
         "history",
-        "the main job: every implemented model on PTB, WikiText-2 and Brown (stream mode), PTB "
-        "sentence mode (the SRILM/KenLM convention: KN5 = 141.2), pruned KN5, and the peers "
-        "(KenLM when built; NLTK on a slice)",
-        tuple(
-            RunSpec(corpus, model)
-            for corpus in ("ptb", "wikitext2", "brown")
-            for model in ("uniform", *SMOOTHERS)
-        )
+        "the main job (about 55 minutes on a 2-core CPU): PTB count models (KN 2-5, KN5 in "
+        "sentence mode = the 141.2 row, Witten-Bell, Laplace, KenLM where built) and MLP, RNN, "
+        "LSTM, Transformer at 9 minutes each; Brown KN 3/5 and Bengio's MLP1 and MLP9 at "
+        "3.5 minutes each; the papers' mixes (MLP + trigram, RNN + KN5)",
+        tuple(RunSpec("ptb", model) for model in ("kn5", "kn2", "kn3", "kn4", "wb3", "add1-3"))
+        + tuple(RunSpec("ptb", m, mode="sentence") for m in ("kn5", "kn3", "kenlm5", "kenlm3"))
         + tuple(
-            RunSpec("ptb", model, mode="sentence") for model in ("kn3", "kn5", "kenlm3", "kenlm5")
+            RunSpec("ptb", model, CURVE, budget_seconds=PTB_NEURAL_SECONDS)
+            for model in ("lstm", "rnn", "transformer", "mlp")
         )
-        + (
-            RunSpec("ptb", "kn5", {"prune": "0 1 1"}, mode="sentence"),
-            RunSpec("ptb", "kn5", {"prune": "0 2 2 3"}, mode="sentence"),
-            # NLTK scores ~10 ms per token: the same train slice and eval slice for both
-            RunSpec("ptb", "nltk-kn3", mode="sentence", budget_tokens=100_000, eval_tokens=2_000),
-            RunSpec("ptb", "kn3", mode="sentence", budget_tokens=100_000, eval_tokens=2_000),
+        + tuple(RunSpec("brown", model) for model in ("kn5", "kn3"))
+        + tuple(
+            RunSpec(
+                "brown", model, {"eval_every_tokens": "200000"}, budget_seconds=BROWN_MLP_SECONDS
+            )
+            for model in ("mlp1", "mlp9")
+        ),
+        mixes=(
+            MixSpec("ptb", "rnn", "kn5"),
+            MixSpec("ptb", "lstm", "kn5"),
+            MixSpec("ptb", "mlp", "kn5"),
+            MixSpec("brown", "mlp1", "kn3"),
+            MixSpec("brown", "mlp9", "kn3"),
+        ),
+    )
+)
+
+# Why smoothing mattered: each family by order on PTB (seconds each).
+SMOOTHING_ORDERS = range(1, 7)
+SMOOTHING_FAMILIES = ("add1-{n}", "add0.01-{n}", "wb{n}", "abs{n}", "kn{n}")
+_register(
+    Suite(
+        "smoothing",
+        "add-k, Witten-Bell, absolute discounting and Kneser-Ney by order 1-6 on PTB, with the "
+        "uniform floor (about 3 minutes)",
+        (RunSpec("ptb", "uniform"),)
+        + tuple(
+            RunSpec("ptb", family.format(n=n))
+            for family in SMOOTHING_FAMILIES
+            for n in SMOOTHING_ORDERS
+        ),
+    )
+)
+
+# Scaling: the same compute per neural run (3 minutes) on more and more training data.
+SCALING_SECONDS = 180
+SCALING_DATA = (("ptb", 0.1), ("ptb", 0.3), ("ptb", 1.0), ("wikitext2", 0.1), ("wikitext2", 1.0))
+_register(
+    Suite(
+        "scaling",
+        "kn5, LSTM and Transformer on 10%, 30% and 100% of PTB train and 10% and 100% of "
+        "WikiText-2 train, 3 minutes of training per neural run (about 45 minutes)",
+        tuple(
+            RunSpec(
+                corpus,
+                model,
+                {} if model == "kn5" else {"eval_every_tokens": "150000"},
+                budget_seconds=None if model == "kn5" else SCALING_SECONDS,
+                train_fraction=None if fraction == 1.0 else fraction,
+            )
+            for corpus, fraction in SCALING_DATA
+            for model in ("kn5", "lstm", "transformer")
+        ),
+    )
+)
+
+# The reversal: the history suite's neural runs with the same wall-clock budget on each device.
+# The CPU half has the history runs' config hashes; the GPU half is skipped without CUDA.
+_register(
+    Suite(
+        "reversal",
+        "MLP, RNN, LSTM and Transformer with the same 9-minute budget on CPU and GPU, time to "
+        "the kn5 valid perplexity (the GPU half is recorded as skipped without CUDA)",
+        (RunSpec("ptb", "kn5"),)
+        + tuple(
+            RunSpec("ptb", model, CURVE, device=device, budget_seconds=PTB_NEURAL_SECONDS)
+            for device in ("cpu", "cuda")
+            for model in ("lstm", "rnn", "transformer", "mlp")
         ),
     )
 )

@@ -1,0 +1,156 @@
+"""Linear interpolation of two finished runs from their saved per-token log-probabilities.
+
+The papers' combined rows (Bengio et al.'s MLP + trigram, Mikolov's RNN + KN5) mix two models'
+probabilities token by token: p = w p_a + (1 - w) p_b, the weight tuned on valid (EM, as SRILM's
+compute-best-mix), the result reported on test. A mix is recorded like any run (family `mix`),
+its cost the sum of its components'.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .execute import save_log_probs, save_sentence_nll
+from .results import RunRecord, append_record, config_hash, latest_by_config, read_records, restore
+
+EM_STEPS = 200
+EM_TOLERANCE = 1e-7
+
+
+@dataclass(frozen=True)
+class MixSpec:
+    corpus: str
+    first: str  # spec names of the two component runs of this suite
+    second: str
+    mode: str = "stream"
+
+    @property
+    def name(self) -> str:
+        return f"{self.first}+{self.second}"
+
+
+def best_weight(first: np.ndarray, second: np.ndarray) -> float:
+    """The weight of `first` that maximises the mixture's likelihood (EM, from 0.5)."""
+    weight = 0.5
+    for _ in range(EM_STEPS):
+        a, b = np.log(weight) + first, np.log1p(-weight) + second
+        posterior = np.exp(a - np.logaddexp(a, b)).mean()
+        done = abs(posterior - weight) < EM_TOLERANCE
+        weight = float(np.clip(posterior, 1e-6, 1 - 1e-6))
+        if done:
+            break
+    return weight
+
+
+def mix_log_probs(first: np.ndarray, second: np.ndarray, weight: float) -> np.ndarray:
+    return np.logaddexp(math.log(weight) + first, math.log1p(-weight) + second)
+
+
+def _component(records: list[dict], spec: MixSpec, model: str) -> dict | None:
+    """The newest ok full-data run of `model` on the mix's corpus and mode."""
+    matches = [
+        r
+        for r in records
+        if (r["corpus"], r["mode"], r["model"], r["status"])
+        == (spec.corpus, spec.mode, model, "ok")
+        and not (r.get("extra") or {}).get("eval_slice_tokens")
+        and not (r.get("extra") or {}).get("train_fraction")
+    ]
+    return matches[-1] if matches else None
+
+
+def _load(out_dir: Path, record: dict, split: str) -> np.ndarray:
+    path = out_dir / ((record.get("logprobs") or {}).get(split) or "")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"log-probabilities of run {record['run_id']} ({split}) are not on this machine: "
+            f"rerun that model here (they are not committed)"
+        )
+    return np.load(path).astype(np.float64)
+
+
+def run_mix(spec: MixSpec, out_dir: Path, suite: str, records: list[dict]) -> RunRecord:
+    """The mix's record (`skipped` with the reason when a component is missing)."""
+    parts = [_component(records, spec, m) for m in (spec.first, spec.second)]
+    hashes = [p["config_hash"] if p else m for p, m in zip(parts, (spec.first, spec.second))]
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")[:-3]
+    record = RunRecord(
+        config_hash=config_hash({"mix": hashes, "mode": spec.mode}),
+        suite=suite,
+        corpus=spec.corpus,
+        mode=spec.mode,
+        model=spec.name,
+        family="mix",
+        device="cpu",
+        seed=0,
+    )
+    record.run_id = f"{spec.corpus}.{spec.name}.{spec.mode}.{record.config_hash[:8]}.{stamp}"
+    missing = [m for p, m in zip(parts, (spec.first, spec.second)) if p is None]
+    if missing:
+        record.status = "skipped"
+        record.error = f"no ok full-data run of {', '.join(missing)} on {spec.corpus} in this suite"
+        return record
+    first, second = parts
+    try:
+        valid = [_load(out_dir, p, "valid") for p in parts]
+        test = [_load(out_dir, p, "test") for p in parts]
+    except FileNotFoundError as exc:
+        record.status, record.error = "skipped", str(exc)
+        return record
+    weight = best_weight(*valid)
+    valid_mix, test_mix = mix_log_probs(*valid, weight), mix_log_probs(*test, weight)
+    counts = np.load(out_dir / first["sentences"])[:, 1].astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    sentences = np.stack([np.add.reduceat(-test_mix, starts), counts], axis=1)
+
+    def total(key):
+        values = [p.get(key) for p in parts]
+        return sum(values) if all(v is not None for v in values) else None
+
+    record.status = "ok"
+    record.corpus_sha256, record.vocab_size = first["corpus_sha256"], first["vocab_size"]
+    record.device_name = first.get("device_name")
+    record.model_config = {
+        "weights": {spec.first: weight, spec.second: 1 - weight},
+        "components": [p["run_id"] for p in parts],
+        "tuned_on": "valid (EM)",
+    }
+    record.params, record.size_bytes = total("params"), total("size_bytes")
+    record.train_seconds, record.train_flops = total("train_seconds"), total("train_flops")
+    record.valid_ppl = math.exp(-valid_mix.mean())
+    record.test_ppl = math.exp(-test_mix.mean())
+    record.test_bits_per_token = -test_mix.mean() / math.log(2)
+    record.eval_tokens = int(test_mix.size)
+    record.curve = [
+        {"seconds": record.train_seconds, "tokens": None, "valid_ppl": record.valid_ppl}
+    ]
+    record.logprobs = save_log_probs(out_dir, record.run_id, valid_mix, test_mix)
+    record.sentences = save_sentence_nll(out_dir, record.run_id, sentences)
+    return record
+
+
+def run_mixes(
+    specs: tuple[MixSpec, ...], out_dir: Path, suite: str, resume: bool = False
+) -> list[dict]:
+    """Each mix of a suite, from the runs in `out_dir`; with `resume`, ok mixes are kept."""
+    jsonl = Path(out_dir) / "runs.jsonl"
+    if not specs or not jsonl.exists():
+        return []
+    records = read_records(jsonl)
+    done = latest_by_config(records) if resume else {}
+    out = []
+    for spec in specs:
+        record = run_mix(spec, Path(out_dir), suite, records)
+        kept = done.get(record.config_hash)
+        if kept and kept["status"] == "ok":
+            out.append(kept)
+            continue
+        append_record(jsonl, record)
+        out.append(restore(json.loads(record.to_json())))
+    return out
