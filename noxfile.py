@@ -52,13 +52,14 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The main job: the history suite (resumable), then its report under results/history/.
+    """The main job: the history suite (resumable, about 55 minutes on 2 cores), then
+    results/report.md from it and the other suites' committed folders.
 
     Where KenLM's lmplz is on PATH, the kenlm module is installed too and the KenLM peer rows
     are measured; elsewhere they are recorded as skipped, with the reason."""
     install(session, "peers" if shutil.which("lmplz") else None)
     session.run("lmbench", "run", "--suite", "history", "--resume", *session.posargs)
-    session.run("lmbench", "report", "results/history")
+    session.run(*report_args())
 
 
 @nox.session
@@ -71,12 +72,21 @@ def bench_quick(session: nox.Session) -> None:
     session.run("lmbench", "compare", "results/baseline/quick.jsonl", out)
 
 
+# The committed report combines every suite's folder (runs from several sessions).
+REPORT_FOLDERS = ["history", "reversal", "reproduce", "scaling", "smoothing", "neural"]
+
+
+def report_args() -> list[str]:
+    folders = [f"results/{name}" for name in REPORT_FOLDERS if os.path.isdir(f"results/{name}")]
+    return ["lmbench", "report", *folders, "--out", "results/report.md"]
+
+
 @nox.session
 def report(session: nox.Session) -> None:
-    """Reports of committed results: nox -s report -- results/history"""
+    """results/report.md (+ results/figures/) from every committed suite folder; or the
+    folders given: nox -s report -- results/history --out my-report.md"""
     install(session)
-    for folder in session.posargs or ["results/history"]:
-        session.run("lmbench", "report", folder)
+    session.run(*(["lmbench", "report", *session.posargs] if session.posargs else report_args()))
 
 
 @nox.session
@@ -84,3 +94,13 @@ def microbench(session: nox.Session) -> None:
     """pytest-benchmark micro-benchmarks of the hot paths (benchmarks/)."""
     install(session, "test")
     session.run("pytest", "benchmarks", *(session.posargs or ["-q"]))
+
+
+@nox.session
+def microbench_compare(session: nox.Session) -> None:
+    """The micro-benchmarks on a base commit and on this tree, alternately; fails on a median
+    slowdown beyond 20%: nox -s microbench_compare -- --base origin/main"""
+    install(session, "test")
+    session.run(
+        "python", "benchmarks/compare_commits.py", *(session.posargs or ["--base", "HEAD~1"])
+    )

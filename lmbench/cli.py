@@ -123,9 +123,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=1, help="samples to draw (seeds seed, seed+1...)")
     _add_data_dir(p)
 
-    p = sub.add_parser("report", help="Markdown report of every *.jsonl under DIR")
-    p.add_argument("dir")
-    p.add_argument("--out", help="report file (default DIR/report.md)")
+    p = sub.add_parser(
+        "report", help="Markdown + PNG report of every *.jsonl under the folders given"
+    )
+    p.add_argument("dirs", nargs="+", metavar="DIR")
+    p.add_argument(
+        "--out", help="report file (default: the first DIR/report.md); figures beside it"
+    )
+    p.add_argument(
+        "--reference",
+        help="folder with published.csv and hardware.csv (default: LMBENCH_REFERENCE, or the "
+        "copies shipped with lmbench)",
+    )
 
     p = sub.add_parser("compare", help="compare two result sets; exit 1 on a regression")
     p.add_argument("base")
@@ -313,7 +322,12 @@ def cmd_sample(args) -> int:
 def cmd_report(args) -> int:
     from .report import write_report
 
-    path = write_report(Path(args.dir), Path(args.out) if args.out else None)
+    missing = [d for d in args.dirs if not Path(d).exists()]
+    if missing:
+        return _fail(
+            f"no such results folder: {missing[0]} (run a suite first: lmbench run --suite history)"
+        )
+    path = write_report([Path(d) for d in args.dirs], args.out, args.reference)
     print(path)
     return 0
 

@@ -88,7 +88,7 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
     if run.spec.train_fraction is not None:  # the scaling suite: less data, not a shorter run
         train = train.head(round(run.spec.train_fraction * train.n_predicted))
         record.extra["train_fraction"] = run.spec.train_fraction
-        record.extra["train_data_tokens"] = train.n_predicted
+    record.extra["train_data_tokens"] = train.n_predicted  # the data size (scaling's x axis)
     if run.spec.eval_tokens is not None:  # a slice: recorded, and labelled in reports
         valid, test = valid.head(run.spec.eval_tokens), test.head(run.spec.eval_tokens)
         record.extra["eval_slice_tokens"] = run.spec.eval_tokens

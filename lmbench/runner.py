@@ -104,7 +104,9 @@ def run_in_child(run: PlannedRun, run_id: str, out_dir: Path, data_dir, on_event
     record = base_record(run, run_id)
     lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
     if returncode < 0:
-        reason = f"killed by signal {-returncode} (out of memory?)"
+        # SIGKILL is what the kernel's out-of-memory killer sends; others came from outside
+        hint = " (out of memory?)" if -returncode == 9 else ""
+        reason = f"killed by signal {-returncode}{hint}"
     else:
         reason = f"exited with status {returncode}"
     last = lines[-1].strip() if lines else "no output"

@@ -1,0 +1,125 @@
+"""Micro-benchmarks of a base commit and of the working tree, alternately, in one job.
+
+    python benchmarks/compare_commits.py --base origin/main [--rounds 3] [--threshold 0.2]
+
+Saved benchmark runs from other machines (or other hours of a shared one) are not comparable,
+so both sides run here, interleaved (base, head, head, base, ...), each with this tree's
+benchmark code and its own `lmbench` package (a git worktree of the base on PYTHONPATH). A
+benchmark's figure is the median over rounds of its per-round median; the job fails when a
+head figure is slower than the base's by more than the threshold. Benchmarks that do not run
+on the base (new ones, API changes) are listed and not judged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HEAD = Path(__file__).resolve().parent.parent
+DEFAULT_THRESHOLD = 0.20  # a median slowdown beyond 20% fails (the machine's noise is ~5-10%)
+
+
+def git(*args: str, cwd: Path = HEAD) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def run_side(tree: Path, out: Path, select: str | None) -> dict[str, float]:
+    """Per-benchmark median seconds of one pytest-benchmark run importing `tree`'s lmbench."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    where = subprocess.run(
+        [sys.executable, "-c", "import lmbench; print(lmbench.__file__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tree,
+    ).stdout.strip()
+    if not where.startswith(str(tree)):
+        raise SystemExit(f"lmbench imported from {where}, not from {tree}: check PYTHONPATH")
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(HEAD / "benchmarks"),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--benchmark-json={out}",
+    ]
+    if select:
+        command += ["-k", select]
+    subprocess.run(command, env=env, cwd=tree, check=False, stdout=subprocess.DEVNULL)
+    if not out.exists():
+        return {}
+    data = json.loads(out.read_text())
+    return {b["fullname"].split("::", 1)[-1]: b["stats"]["median"] for b in data["benchmarks"]}
+
+
+def compare(base: dict[str, list[float]], head: dict[str, list[float]], threshold: float):
+    rows, slower = [], []
+    for name in sorted(head):
+        h = statistics.median(head[name])
+        if name not in base:
+            rows.append(f"| {name} | - | {h * 1e3:.2f} | - | not on base |")
+            continue
+        b = statistics.median(base[name])
+        ratio = h / b
+        verdict = "ok"
+        if ratio > 1 + threshold:
+            verdict = f"SLOWER (> {threshold:.0%})"
+            slower.append(name)
+        rows.append(f"| {name} | {b * 1e3:.2f} | {h * 1e3:.2f} | {ratio:.2f} | {verdict} |")
+    table = [
+        "| benchmark | base ms | head ms | head/base | verdict |",
+        "| --- | --- | --- | --- | --- |",
+        *rows,
+    ]
+    return "\n".join(table), slower
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", required=True, help="the commit to compare with")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    parser.add_argument("-k", dest="select", help="pytest -k expression")
+    args = parser.parse_args(argv)
+    base_sha = git("rev-parse", "--verify", f"{args.base}^{{commit}}")
+    base: dict[str, list[float]] = {}
+    head: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="lmbench-base-") as tmp:
+        tree = Path(tmp) / "tree"
+        git("worktree", "add", "--detach", str(tree), base_sha)
+        try:
+            for round_ in range(args.rounds):
+                sides = [("base", tree, base), ("head", HEAD, head)]
+                for label, root, store in sides if round_ % 2 == 0 else sides[::-1]:
+                    medians = run_side(root, Path(tmp) / f"{label}{round_}.json", args.select)
+                    for name, seconds in medians.items():
+                        store.setdefault(name, []).append(seconds)
+                    print(f"round {round_ + 1}/{args.rounds} {label}: {len(medians)} benchmarks")
+        finally:
+            git("worktree", "remove", "--force", str(tree))
+    table, slower = compare(base, head, args.threshold)
+    print(f"\nmicro-benchmarks, base {base_sha[:10]} vs head ({args.rounds} alternating rounds)\n")
+    print(table)
+    if not head:
+        print("no benchmark ran on head: is PTB available (LMBENCH_DATA)?", file=sys.stderr)
+        return 1
+    if slower:
+        print(f"\n{len(slower)} benchmarks slower than base beyond {args.threshold:.0%}")
+        return 1
+    print("\nno slowdown beyond the threshold")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

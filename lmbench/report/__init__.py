@@ -1,0 +1,148 @@
+"""`lmbench report DIR...`: Markdown + PNG figures from the results frame and reference data.
+
+Sections (DESIGN): the gap table with bootstrap intervals, the reproduction table beside the
+published numbers, perplexity vs training time (CPU and GPU panels), scaling and smoothing,
+throughput and MFU, the historical cost projection, samples, and every failed or skipped run.
+A section whose suite has not been run says which command fills it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..reference import hardware, published, reference_dir
+from . import figures, tables
+from .markdown import table
+from .runs import BOOTSTRAP_SAMPLES, Runs
+
+FIGURES = "figures"
+
+
+def _sources(runs: Runs) -> list[str]:
+    folders = sorted({str(Path(r["source_file"]).parent) for r in runs.records})
+    devices = sorted({r.get("device_name") or r.get("device") or "?" for r in runs.ok()})
+    commits = sorted({(r.get("env") or {}).get("git_commit") or "?" for r in runs.records})
+    return [
+        f"{len(runs.records)} runs from {', '.join(f'`{f}`' for f in folders)}; devices: "
+        f"{', '.join(devices)}; commits: {', '.join(c[:10] for c in commits)}.",
+    ]
+
+
+def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> str:
+    figure_dir.mkdir(parents=True, exist_ok=True)
+    pub, hw = published(reference), hardware(reference)
+
+    def figure(name: str, caption: str) -> str:
+        return f"![{caption}]({link_prefix}{name})"
+
+    lines = ["# lmbench report", "", *_sources(runs), ""]
+    lines += [
+        "Perplexity is per token, every token (incl. `<eos>`) predicted once (README, evaluation "
+        "protocol). Stream mode unless a table says sentence. Times are training seconds "
+        "(evaluation excluded); neural budgets are wall-clock on the machine named above.",
+        "",
+        "## 1. The gap: what a neural model buys over kn5, and what it costs",
+        "",
+        "Ratios are to the `kn5` run of the same corpus, mode and device. The interval on the "
+        f"perplexity ratio is a 95% paired bootstrap over test sentences ({BOOTSTRAP_SAMPLES} "
+        "resamples of the saved per-sentence log-likelihoods).",
+        "",
+        tables.gap_table(runs),
+        "",
+        "## 2. Reproduction: ours beside the published numbers",
+        "",
+        "Published figures come from `published.csv` (read at report time; sources in the "
+        "table). Our budgets are far smaller than the papers' unless the row says otherwise.",
+        "",
+        tables.reproduction_table(runs, pub),
+        "",
+        "## 3. Perplexity against training time",
+        "",
+    ]
+    measured = figures.perplexity_vs_time(runs, pub, figure_dir / "perplexity_vs_time.png")
+    lines.append(figure("perplexity_vs_time.png", "validation perplexity vs training seconds"))
+    lines.append("")
+    lines.append(
+        "Stars mark each neural model's first evaluation at or below the kn5 valid perplexity "
+        "(its time to target; MLPerf-style, no interpolation)."
+    )
+    if not measured.get("cuda"):
+        lines.append(
+            "No GPU run is in these results: the GPU panel shows the published GPU-era runs "
+            "(their reported training times) instead. `lmbench run --suite reversal` on a "
+            "machine with CUDA fills it."
+        )
+    lines += ["", "## 4. Scaling and smoothing", "", "### Scaling: where is the crossover?", ""]
+    fits = figures.scaling(runs, figure_dir / "scaling.png")
+    if fits.empty:
+        lines.append("_Not run yet: `lmbench run --suite scaling`._")
+    else:
+        lines += [
+            figure("scaling.png", "test perplexity and training time by training-set size"),
+            "",
+            "Fits of Kaplan et al.'s form to the test loss (nats per token): "
+            "L(D) = (D_c / D)^alpha. Two points make an exact fit, not evidence.",
+            "",
+            table(fits),
+            "",
+        ]
+        for c in figures.crossovers(fits):
+            side = "beyond" if c["wins with more data"] else "below"
+            lines.append(
+                f"- {c['corpus']}: `{c['model']}`'s fit meets kn5's at "
+                f"{c['crossover tokens']:,.0f} training tokens; it is the better model {side} that."
+            )
+    lines += ["", "### Smoothing: why it mattered", ""]
+    if figures.smoothing(runs, figure_dir / "smoothing.png"):
+        lines.append(figure("smoothing.png", "test perplexity by order and smoothing"))
+    else:
+        lines.append("_Not run yet: `lmbench run --suite smoothing`._")
+    lines += ["", "## 5. Throughput and model FLOP utilisation", ""]
+    if figures.throughput(runs, figure_dir / "throughput.png"):
+        lines.append(figure("throughput.png", "training tokens/s and MFU"))
+    lines += [
+        "",
+        "FLOPs count 2 per multiply-add, backward = 2 x forward; MFU divides the achieved rate "
+        "by the matmul rate measured on the same device at the run's start.",
+        "",
+        tables.throughput_table(runs),
+        "",
+        "## 6. What this would have cost then",
+        "",
+        "Each run's measured training FLOPs divided by the achieved FLOP/s of an earlier machine: "
+        "its peak (`hardware.csv`) times a realistic utilisation, about 2-3% of peak for a 2001 "
+        "Athlon (our arithmetic on Bengio et al.'s AP News run) and 2-5% for a 2012 K20 "
+        "(Zaremba et al.'s reported times). The peak column is the unreachable best case.",
+        "",
+        tables.cost_table(runs, hw),
+        "",
+        "## 7. Samples",
+        "",
+        tables.samples_table(runs),
+        "",
+        "## Failed and skipped runs",
+        "",
+        tables.failures(runs),
+        "",
+        "## All runs",
+        "",
+        tables.all_runs_table(runs),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(paths: list[Path], out: Path | None = None, reference=None) -> Path:
+    """Render the report of every run under `paths` into `out` (default: first folder's
+    report.md), figures beside it under figures/."""
+    out = Path(out) if out else Path(paths[0]) / "report.md"
+    runs = Runs.load(*paths)
+    if not runs.records:
+        out.write_text("# lmbench report\n\nNo runs found.\n")
+        return out
+    text = render(runs, reference_dir(reference), out.parent / FIGURES, f"{FIGURES}/")
+    out.write_text(text)
+    return out
+
+
+__all__ = ["Runs", "render", "write_report"]

@@ -1,0 +1,272 @@
+"""The report's figures (seaborn, PNG), each from the runs and reference data only.
+
+Each function draws one figure into `path` and returns what the text needs to say about it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from ..reference import parse_duration  # noqa: E402
+from .runs import REFERENCE_MODEL, Runs, is_full_data  # noqa: E402
+from .tables import GAP_SUITES, NEURAL_FAMILIES  # noqa: E402
+
+DPI = 110
+DEVICES = {"cpu": "CPU", "cuda": "GPU"}
+GPU_ERA = ("K20", "GP100")  # published rows drawn on an empty GPU panel
+
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def _curve_points(run: dict) -> list[dict]:
+    points = run.get("curve") or [{"seconds": run["train_seconds"], "valid_ppl": run["valid_ppl"]}]
+    return [
+        {"model": run["model"], "seconds": p["seconds"], "valid ppl": p["valid_ppl"]}
+        for p in points
+        if p.get("seconds") and p.get("valid_ppl") and math.isfinite(p["valid_ppl"])
+    ]
+
+
+def perplexity_vs_time(runs: Runs, published: pd.DataFrame, path: Path, corpus="ptb") -> dict:
+    """Valid perplexity against training seconds, one curve per model, CPU and GPU panels."""
+    chosen = [
+        r
+        for r in runs.ok(GAP_SUITES)
+        if r["corpus"] == corpus
+        and r["mode"] == "stream"
+        and is_full_data(r)
+        and r["family"] != "mix"
+    ]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
+    measured = {}
+    for ax, (device, label) in zip(axes, DEVICES.items()):
+        on_device = [r for r in chosen if r["device"] == device]
+        measured[device] = bool(on_device)
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="training seconds",
+            title=f"{corpus.upper()}, {label}",
+        )
+        kn5 = [r for r in on_device if r["model"] == REFERENCE_MODEL] or [
+            r for r in chosen if r["model"] == REFERENCE_MODEL
+        ]
+        if kn5:
+            ax.axhline(kn5[-1]["valid_ppl"], color="black", ls="--", lw=1)
+            ax.annotate(
+                f"kn5 valid {kn5[-1]['valid_ppl']:.1f}",
+                (0.01, kn5[-1]["valid_ppl"]),
+                xycoords=("axes fraction", "data"),
+                va="bottom",
+                fontsize=8,
+            )
+        if on_device:
+            points = pd.DataFrame([p for r in on_device for p in _curve_points(r)])
+            sns.lineplot(points, x="seconds", y="valid ppl", hue="model", marker="o", ax=ax)
+            for run in on_device:
+                if run.get("time_to_target_s") and run["family"] in NEURAL_FAMILIES:
+                    ax.plot(run["time_to_target_s"], run["target_ppl"], "k*", ms=12)
+                    ax.annotate(
+                        f"{run['model']}: kn5 reached at {run['time_to_target_s']:.0f} s",
+                        (run["time_to_target_s"], run["target_ppl"]),
+                        textcoords="offset points",
+                        xytext=(4, -12),
+                        fontsize=7,
+                    )
+        else:
+            _published_panel(ax, published, corpus)
+    axes[0].set_ylabel("validation perplexity")
+    _save(fig, path)
+    return measured
+
+
+def _published_panel(ax, published: pd.DataFrame, corpus: str) -> None:
+    rows = published[
+        (published["corpus"] == corpus)
+        & published["hardware"].fillna("").str.contains("|".join(GPU_ERA))
+    ]
+    ax.text(
+        0.5,
+        0.95,
+        "not measured on this machine\n(published GPU-era runs shown)",
+        transform=ax.transAxes,
+        ha="center",
+        va="top",
+        fontsize=9,
+    )
+    for row in rows.itertuples(index=False):
+        seconds = parse_duration(row.train_time)
+        if seconds is None or not isinstance(row.valid_ppl, float) or math.isnan(row.valid_ppl):
+            continue
+        ax.plot(seconds, row.valid_ppl, "s", color="grey")
+        ax.annotate(
+            f"{row.model}\n{row.hardware}, {row.train_time}",
+            (seconds, row.valid_ppl),
+            textcoords="offset points",
+            xytext=(-10, 6),
+            ha="right",
+            fontsize=7,
+        )
+    ax.set_xlim(1, 2e5)
+
+
+def data_tokens(run: dict) -> int:
+    extra = run.get("extra") or {}
+    return extra.get("train_data_tokens") or extra.get("epoch_tokens") or run["train_tokens"]
+
+
+def power_law(tokens: np.ndarray, loss: np.ndarray) -> tuple[float, float]:
+    """Kaplan et al.'s L(D) = (D_c / D)^alpha, fitted in log-log space: (alpha, D_c)."""
+    slope, intercept = np.polyfit(np.log(tokens), np.log(loss), 1)
+    alpha = -slope
+    return alpha, math.exp(intercept / alpha) if alpha else math.inf
+
+
+def scaling(runs: Runs, path: Path) -> pd.DataFrame:
+    """Test perplexity and training time by training-set size, with power-law fits."""
+    rows = [
+        {
+            "corpus": r["corpus"],
+            "model": r["model"],
+            "train tokens": data_tokens(r),
+            "test ppl": r["test_ppl"],
+            "train seconds": r["train_seconds"],
+        }
+        for r in runs.ok(("scaling",))
+    ]
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(rows)
+    fits = []
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    sns.scatterplot(
+        frame, x="train tokens", y="test ppl", hue="model", style="corpus", s=70, ax=axes[0]
+    )
+    palette = dict(zip(frame["model"].unique(), sns.color_palette()))
+    for (corpus, model), group in frame.groupby(["corpus", "model"]):
+        if group["train tokens"].nunique() < 2:
+            continue
+        alpha, critical = power_law(group["train tokens"].to_numpy(), np.log(group["test ppl"]))
+        fits.append(
+            {
+                "corpus": corpus,
+                "model": model,
+                "alpha": alpha,
+                "D_c": critical,
+                "points": len(group),
+            }
+        )
+        xs = np.geomspace(group["train tokens"].min() / 2, group["train tokens"].max() * 4, 50)
+        axes[0].plot(
+            xs,
+            np.exp((critical / xs) ** alpha),
+            color=palette[model],
+            ls="-" if corpus == "ptb" else ":",
+            lw=1,
+        )
+    axes[0].set(
+        xscale="log",
+        yscale="log",
+        title="test perplexity by training-set size (lines: power-law fits)",
+    )
+    sns.lineplot(
+        frame,
+        x="train tokens",
+        y="train seconds",
+        hue="model",
+        style="corpus",
+        marker="o",
+        ax=axes[1],
+    )
+    axes[1].set(xscale="log", yscale="log", title="training time by training-set size")
+    _save(fig, path)
+    return pd.DataFrame(fits)
+
+
+def crossovers(fits: pd.DataFrame, reference: str = REFERENCE_MODEL) -> list[dict]:
+    """Where each neural fit meets the reference's: the data size beyond which it wins."""
+    out = []
+    for corpus, group in fits.groupby("corpus") if not fits.empty else []:
+        ref = group[group["model"] == reference]
+        if ref.empty:
+            continue
+        a_ref, c_ref = ref["alpha"].iloc[0], ref["D_c"].iloc[0]
+        for fit in group[group["model"] != reference].itertuples(index=False):
+            # alpha (log Dc - log D) equal for both -> log D
+            denominator = fit.alpha - a_ref
+            if abs(denominator) < 1e-12:
+                continue
+            log_d = (fit.alpha * math.log(fit.D_c) - a_ref * math.log(c_ref)) / denominator
+            out.append(
+                {
+                    "corpus": corpus,
+                    "model": fit.model,
+                    "crossover tokens": math.exp(log_d),
+                    "wins with more data": fit.alpha > a_ref,
+                }
+            )
+    return out
+
+
+def smoothing(runs: Runs, path: Path) -> bool:
+    rows = [
+        {
+            "smoothing": re.sub(r"-?\d+$", "", r["model"]),
+            "order": (r.get("model_config") or {}).get("order"),
+            "test ppl": r["test_ppl"],
+        }
+        for r in runs.ok(("smoothing",))
+        if r["family"] == "ngram"
+    ]
+    if not rows:
+        return False
+    frame = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    sns.lineplot(frame, x="order", y="test ppl", hue="smoothing", marker="o", ax=ax)
+    for r in runs.ok(("smoothing",)):
+        if r["family"] == "baseline":
+            ax.axhline(r["test_ppl"], color="grey", ls=":", lw=1)
+            ax.annotate("uniform", (1, r["test_ppl"]), va="bottom", fontsize=8)
+    ax.set(yscale="log", title="PTB test perplexity by order and smoothing")
+    _save(fig, path)
+    return True
+
+
+def throughput(runs: Runs, path: Path) -> bool:
+    rows = [
+        {
+            "model": r["model"],
+            "device": DEVICES.get(r["device"], r["device"]),
+            "train tokens/s": r["train_tokens_per_s"],
+            "MFU": r.get("mfu"),
+        }
+        for r in runs.ok(GAP_SUITES)
+        if r["corpus"] == "ptb" and r["mode"] == "stream" and r.get("train_tokens_per_s")
+    ]
+    if not rows:
+        return False
+    frame = pd.DataFrame(rows).sort_values("train tokens/s")
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    sns.barplot(frame, y="model", x="train tokens/s", hue="device", ax=axes[0])
+    axes[0].set(xscale="log", title="training throughput (PTB)")
+    neural = frame.dropna(subset=["MFU"])
+    if not neural.empty:
+        sns.barplot(neural, y="model", x="MFU", hue="device", ax=axes[1])
+        axes[1].set(title="model FLOP utilisation (of the measured matmul peak)")
+    _save(fig, path)
+    return True

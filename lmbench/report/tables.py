@@ -1,0 +1,292 @@
+"""The report's tables, each a function of the runs (and the reference data) only."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .markdown import duration, table, times
+from .runs import Runs, budget_label, is_full_data, ratio_interval
+
+GAP_SUITES = ("history", "reversal")
+NEURAL_FAMILIES = ("mlp", "rnn", "lstm", "gru", "transformer")
+MiB = 2**20
+
+# Which of our runs answers which published row: (corpus, published model) -> (spec, mode).
+# PTB's SRILM-era rows scored sentences; Zaremba et al. and later scored the stream.
+PUBLISHED_TO_OURS = {
+    ("ptb", "KN3"): ("kn3", "sentence"),
+    ("ptb", "KN5"): ("kn5", "sentence"),
+    ("ptb", "Feedforward NNLM"): ("mlp", "stream"),
+    ("ptb", "RNNLM"): ("rnn", "stream"),
+    ("ptb", "RNNLM + KN5"): ("rnn+kn5", "stream"),
+    ("ptb", "LSTM small (non-regularized)"): ("lstm-zaremba-small", "stream"),
+    ("ptb", "LSTM medium (dropout 0.5)"): ("lstm-zaremba-medium", "stream"),
+    ("ptb", "Transformer-XL"): ("transformer", "stream"),
+    ("brown", "KN back-off 3-gram"): ("kn3", "stream"),
+    ("brown", "KN back-off 5-gram"): ("kn5", "stream"),
+    ("brown", "MLP1"): ("mlp1", "stream"),
+    ("brown", "MLP9"): ("mlp9", "stream"),
+    ("brown", "MLP10 (mixed with trigram)"): ("mlp9+kn3", "stream"),
+}
+CORPORA_WE_HAVE = ("ptb", "brown", "wikitext2")
+PROTOCOL_NOTES = {
+    "brown": "different protocol: NLTK's Brown tokenization, no paragraph marks, our own "
+    "vocabulary cut (the paper: |V| = 16,383)",
+}
+# Realistic utilisation of each era's machine, from the papers' own runs (see the report text).
+ERA_UTILISATION = {
+    "AMD Athlon 1.2 GHz": (0.02, 0.03),
+    "NVIDIA Tesla K20": (0.02, 0.05),
+}
+
+
+def _ratio(a, b) -> float | None:
+    return a / b if a and b and math.isfinite(a) and math.isfinite(b) else None
+
+
+def gap_rows(runs: Runs) -> pd.DataFrame:
+    """One row per full-data run of the gap suites, with its ratios to the same group's kn5."""
+    rows = []
+    for run in runs.ok(GAP_SUITES):
+        if not is_full_data(run):
+            continue
+        ref = runs.reference(run)
+        interval = ratio_interval(run, ref) if ref and ref is not run else None
+        rows.append(
+            {
+                "corpus": run["corpus"],
+                "mode": run["mode"],
+                "device": run["device"],
+                "model": run["model"],
+                "family": run["family"],
+                "test_ppl": run["test_ppl"],
+                "ppl_ratio": _ratio(run["test_ppl"], ref and ref["test_ppl"]),
+                "interval": interval,
+                "train_seconds": run["train_seconds"],
+                "time_ratio": _ratio(run["train_seconds"], ref and ref["train_seconds"]),
+                "tokens_per_s": run["train_tokens_per_s"],
+                "peak_rss_mb": (run["peak_rss_bytes"] or 0) / MiB or None,
+                "size_mb": (run["size_bytes"] or 0) / MiB or None,
+                "size_ratio": _ratio(run["size_bytes"], ref and ref["size_bytes"]),
+                "latency_ms": run["latency_ms_per_token"],
+                "latency_ratio": _ratio(
+                    run["latency_ms_per_token"], ref and ref["latency_ms_per_token"]
+                ),
+                "budget": budget_label(run),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _with_interval(ratio, interval) -> str:
+    if ratio is None:
+        return "-"
+    text = f"{ratio:.3f}"
+    return text + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
+
+
+def gap_table(runs: Runs) -> str:
+    rows = gap_rows(runs)
+    if rows.empty:
+        return "_No history runs: `lmbench run --suite history`._"
+    parts = []
+    for (corpus, mode, device), group in rows.groupby(["corpus", "mode", "device"], sort=False):
+        group = group.sort_values("test_ppl")
+        shown = pd.DataFrame(
+            {
+                "model": group["model"],
+                "test ppl": group["test_ppl"],
+                "ppl / kn5 [95% CI]": [
+                    _with_interval(r, i) for r, i in zip(group["ppl_ratio"], group["interval"])
+                ],
+                "train time": group["train_seconds"].map(duration),
+                "time / kn5": group["time_ratio"].map(times),
+                "train tok/s": group["tokens_per_s"],
+                "peak RSS MB": group["peak_rss_mb"],
+                "size MB": group["size_mb"],
+                "size / kn5": group["size_ratio"].map(times),
+                "ms/token (batch 1)": group["latency_ms"],
+                "latency / kn5": group["latency_ratio"].map(times),
+                "budget": group["budget"],
+            }
+        )
+        parts += [f"### {corpus}, {mode} mode, {device}", "", table(shown), ""]
+        parts += _verdicts(group)
+    return "\n".join(parts)
+
+
+def _verdicts(group: pd.DataFrame) -> list[str]:
+    """The deployment reading of each neural row: better (or not), at what cost."""
+    lines = []
+    for row in group.itertuples(index=False):
+        if row.family not in NEURAL_FAMILIES and row.family != "mix":
+            continue
+        if row.ppl_ratio is None:
+            continue
+        word = "better" if row.ppl_ratio < 1 else "worse"
+        lines.append(
+            f"- **{row.model}**: {abs(1 - row.ppl_ratio):.1%} {word} perplexity than kn5, "
+            f"but {times(row.time_ratio)} the training time, {times(row.size_ratio)} the size "
+            f"and {times(row.latency_ratio)} the batch-1 query time."
+        )
+    return [*lines, ""] if lines else []
+
+
+# Several suites may hold a run of the same spec: the published schedule first, then the main job.
+MATCH_PREFERENCE = ("reproduce", "history", "reversal", "neural")
+
+
+def _our_match(runs: Runs, corpus: str, spec: str, mode: str) -> dict | None:
+    """Our run answering a published row: the preferred suite's newest full-data run."""
+    matches = [
+        (MATCH_PREFERENCE.index(r.get("suite")), -i, r)
+        for i, r in enumerate(runs.ok(MATCH_PREFERENCE))
+        if (r["corpus"], r["model"], r["mode"]) == (corpus, spec, mode) and is_full_data(r)
+    ]
+    return min(matches, key=lambda m: m[:2])[2] if matches else None
+
+
+def reproduction_table(runs: Runs, published: pd.DataFrame) -> str:
+    rows = []
+    for pub in published[published["corpus"].isin(CORPORA_WE_HAVE)].itertuples(index=False):
+        spec, mode = PUBLISHED_TO_OURS.get((pub.corpus, pub.model), (None, None))
+        ours = _our_match(runs, pub.corpus, spec, mode) if spec else None
+        if ours:
+            note = f"{mode} mode, {budget_label(ours)}, trained {duration(ours['train_seconds'])}"
+        elif spec:
+            note = f"not run yet (`{spec}`, {mode} mode)"
+        else:
+            note = "no comparable lmbench model"
+        rows.append(
+            {
+                "corpus": pub.corpus,
+                "published": f"{pub.model} ({pub.config})",
+                "valid": pub.valid_ppl,
+                "test": pub.test_ppl,
+                "their hardware, time": ", ".join(
+                    str(x) for x in (pub.hardware, pub.train_time) if isinstance(x, str) and x
+                ),
+                "source": pub.source,
+                "ours": spec or "-",
+                "our valid": ours["valid_ppl"] if ours else None,
+                "our test": ours["test_ppl"] if ours else None,
+                "our run": note
+                + ("; " + PROTOCOL_NOTES[pub.corpus] if pub.corpus in PROTOCOL_NOTES else ""),
+            }
+        )
+    notes = [f"- {corpus}: {text}." for corpus, text in PROTOCOL_NOTES.items()]
+    return "\n".join([table(pd.DataFrame(rows)), "", *notes])
+
+
+def throughput_table(runs: Runs) -> str:
+    rows = []
+    for run in runs.ok(GAP_SUITES + ("reproduce", "neural")):
+        if not run.get("flops_per_token"):
+            continue
+        achieved = run["train_flops"] / run["train_seconds"] / 1e9
+        rows.append(
+            {
+                "suite": run["suite"],
+                "corpus": run["corpus"],
+                "model": run["model"],
+                "device": run.get("device_name") or run["device"],
+                "precision": (run.get("extra") or {}).get("compute_dtype", run["dtype"]),
+                "train tok/s": run["train_tokens_per_s"],
+                "eval tok/s": run["eval_tokens_per_s"],
+                "GFLOPs/token (train)": run["flops_per_token"] / 1e9,
+                "achieved GFLOP/s": achieved,
+                "matmul peak GFLOP/s (measured)": (run.get("calibration") or {}).get(
+                    "matmul_gflops"
+                ),
+                "MFU": run["mfu"],
+                "budget": budget_label(run),
+            }
+        )
+    return table(pd.DataFrame(rows).sort_values(["suite", "model"]) if rows else pd.DataFrame())
+
+
+def cost_table(runs: Runs, hardware: pd.DataFrame) -> str:
+    """Each neural run's measured training FLOPs on the machines of 2001 and 2012."""
+    eras = []
+    for prefix, (low, high) in ERA_UTILISATION.items():
+        match = hardware[hardware["device"].str.startswith(prefix)]
+        if not match.empty:
+            eras.append(
+                (prefix, int(match["year"].iloc[0]), float(match["peak_flops"].iloc[0]), low, high)
+            )
+    rows = []
+    for run in runs.ok(GAP_SUITES + ("reproduce",)):
+        if not run.get("train_flops") or not is_full_data(run):
+            continue
+        row = {
+            "corpus": run["corpus"],
+            "model": run["model"],
+            "budget": budget_label(run),
+            "training FLOPs": f"{run['train_flops']:.3g}",
+            "here (measured)": duration(run["train_seconds"]),
+        }
+        epoch_tokens = (run.get("extra") or {}).get("epoch_tokens")
+        for name, year, peak, low, high in eras:
+            fast, slow = run["train_flops"] / (peak * high), run["train_flops"] / (peak * low)
+            row[f"{year} {name} at {low:.0%}-{high:.0%}"] = f"{duration(fast)} - {duration(slow)}"
+            row[f"{year} at peak"] = duration(run["train_flops"] / peak)
+            if epoch_tokens and year < 2010:
+                per_epoch = run["flops_per_token"] * epoch_tokens / (peak * high)
+                row[f"one epoch, {year}"] = f">= {duration(per_epoch)}"
+        rows.append(row)
+    return table(pd.DataFrame(rows))
+
+
+def samples_table(runs: Runs) -> str:
+    rows = [
+        {
+            "corpus": r["corpus"],
+            "model": r["model"],
+            "sample (30 tokens, temperature 1)": r["samples"][0],
+        }
+        for r in runs.ok(GAP_SUITES)
+        if r.get("samples") and is_full_data(r)
+    ]
+    return table(pd.DataFrame(rows).sort_values(["corpus", "model"]) if rows else pd.DataFrame())
+
+
+def failures(runs: Runs) -> str:
+    bad = [r for r in runs.records if r["status"] != "ok"]
+    if not bad:
+        return "None."
+    return "\n".join(
+        f"- `{r.get('suite')}` `{r['corpus']}` `{r['model']}` ({r['mode']}, {r.get('device')}): "
+        f"**{r['status']}**: {r.get('error')}"
+        for r in bad
+    )
+
+
+ALL_RUNS_COLUMNS = {
+    "suite": "suite",
+    "corpus": "corpus",
+    "mode": "mode",
+    "model": "model",
+    "device": "device",
+    "valid_ppl": "valid ppl",
+    "test_ppl": "test ppl",
+    "train_seconds": "train s",
+    "train_tokens_per_s": "train tok/s",
+    "peak_rss_bytes": "peak RSS MB",
+    "size_bytes": "size MB",
+    "params": "params",
+    "budget_label": "budget",
+}
+
+
+def all_runs_table(runs: Runs) -> str:
+    frame = runs.frame()
+    ok = frame[frame["status"] == "ok"] if not frame.empty else frame
+    if ok.empty:
+        return "_No runs._"
+    shown = ok[list(ALL_RUNS_COLUMNS)].copy()
+    shown["peak_rss_bytes"] = shown["peak_rss_bytes"] / MiB
+    shown["size_bytes"] = shown["size_bytes"] / MiB
+    shown = shown.rename(columns=ALL_RUNS_COLUMNS)
+    return table(shown.sort_values(["suite", "corpus", "mode", "test ppl"]))

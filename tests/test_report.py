@@ -1,0 +1,197 @@
+"""The report's parts: bootstrap intervals, mixes, power-law fits, and the whole Markdown + PNG."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from lmbench.cli import main
+from lmbench.execute import sentence_nll
+from lmbench.mix import MixSpec, best_weight, mix_log_probs, run_mixes
+from lmbench.reference import parse_duration
+from lmbench.report import write_report
+from lmbench.report.figures import crossovers, power_law
+from lmbench.report.runs import ratio_interval
+from lmbench.results import RunRecord
+
+N_SENTENCES, LENGTH = 400, 20
+
+
+def _record(folder, model, family, ppl, rng, suite="history", **fields):
+    """A finished run with per-token log-probs (valid, test) and per-sentence NLLs on disk."""
+    run_id = f"ptb.{model}.stream.{suite}"
+    tokens = N_SENTENCES * LENGTH
+    logs = {}
+    for split in ("valid", "test"):
+        noise = rng.normal(0, 1.0, tokens)
+        logs[split] = -(math.log(ppl) + noise - noise.mean())  # mean NLL exactly log(ppl)
+        (folder / "logprobs").mkdir(parents=True, exist_ok=True)
+        np.save(folder / "logprobs" / f"{run_id}.{split}.npy", logs[split].astype(np.float32))
+    targets = np.tile(np.r_[np.full(LENGTH - 1, 5), 0], N_SENTENCES)  # <eos> (id 0) ends each
+    (folder / "sentences").mkdir(exist_ok=True)
+    np.save(folder / "sentences" / f"{run_id}.npy", sentence_nll(logs["test"], targets, 0))
+    record = RunRecord(
+        run_id=run_id,
+        config_hash=run_id,
+        suite=suite,
+        corpus="ptb",
+        corpus_sha256="x",
+        vocab_size=10,
+        mode="stream",
+        model=model,
+        family=family,
+        device="cpu",
+        device_name="test CPU",
+        status="ok",
+        budget={"kind": "none", "limit": None, "ended_by": "data"},
+        train_seconds=fields.pop("train_seconds", 1.0),
+        train_tokens=1000,
+        train_tokens_per_s=1000.0,
+        eval_tokens=tokens,
+        latency_ms_per_token=fields.pop("latency", 0.01),
+        valid_ppl=float(np.exp(-logs["valid"].mean())),
+        test_ppl=float(np.exp(-logs["test"].mean())),
+        size_bytes=fields.pop("size_bytes", 1_000_000),
+        peak_rss_bytes=2**28,
+        params=1000,
+        logprobs={s: f"logprobs/{run_id}.{s}.npy" for s in logs},
+        sentences=f"sentences/{run_id}.npy",
+        samples=[f"a sample of {model}"],
+        curve=[{"seconds": 1.0, "tokens": 1000, "valid_ppl": float(np.exp(-logs["valid"].mean()))}],
+        **fields,
+    )
+    with open(folder / "runs.jsonl", "a") as f:
+        f.write(record.to_json() + "\n")
+    return json.loads(record.to_json()) | {"source_file": str(folder / "runs.jsonl")}
+
+
+def test_sentence_nll_splits_at_each_predicted_eos():
+    log_probs = -np.arange(1, 8, dtype=float)
+    targets = np.array([3, 4, 0, 5, 0, 6, 7])  # two sentences and a cut-off tail
+    out = sentence_nll(log_probs, targets, eos=0)
+    np.testing.assert_allclose(out, [[6, 3], [9, 2], [13, 2]])
+
+
+def test_bootstrap_interval_holds_the_ratio_and_narrows_with_a_real_gap(tmp_path):
+    rng = np.random.default_rng(1)
+    kn5 = _record(tmp_path, "kn5", "ngram", 140.0, rng)
+    same = _record(tmp_path, "lstm", "lstm", 140.0, rng)
+    better = _record(tmp_path, "rnn", "rnn", 100.0, rng)
+    low, high = ratio_interval(same, kn5)
+    assert low < same["test_ppl"] / kn5["test_ppl"] < high
+    assert low < 1 < high  # no real difference: the interval covers 1
+    low, high = ratio_interval(better, kn5)
+    assert high < 1 and low < better["test_ppl"] / kn5["test_ppl"] < high
+
+
+def test_em_weight_maximises_the_mixture_likelihood():
+    rng = np.random.default_rng(0)
+    a, b = np.log(rng.uniform(0.01, 1, 5000)), np.log(rng.uniform(0.01, 1, 5000))
+    weight = best_weight(a, b)
+    grid = np.linspace(0.01, 0.99, 99)
+    best_grid = grid[np.argmax([mix_log_probs(a, b, w).sum() for w in grid])]
+    assert abs(weight - best_grid) <= 0.011
+    assert mix_log_probs(a, b, weight).sum() >= max(mix_log_probs(a, b, w).sum() for w in grid)
+
+
+def test_a_mix_is_recorded_and_skipped_with_its_reason_when_a_part_is_missing(tmp_path):
+    rng = np.random.default_rng(2)
+    kn5 = _record(tmp_path, "kn5", "ngram", 140.0, rng)
+    rnn = _record(tmp_path, "rnn", "rnn", 130.0, rng)
+    ok, missing = run_mixes(
+        (MixSpec("ptb", "rnn", "kn5"), MixSpec("ptb", "lstm", "kn5")), tmp_path, "history"
+    )
+    assert ok["status"] == "ok" and ok["family"] == "mix"
+    # independent noise: the mixture beats both parts on test
+    assert ok["test_ppl"] < min(kn5["test_ppl"], rnn["test_ppl"])
+    assert sum(ok["model_config"]["weights"].values()) == pytest.approx(1)
+    assert ok["train_seconds"] == kn5["train_seconds"] + rnn["train_seconds"]
+    assert missing["status"] == "skipped" and "lstm" in missing["error"]
+    again = run_mixes((MixSpec("ptb", "rnn", "kn5"),), tmp_path, "history", resume=True)
+    assert again[0]["run_id"] == ok["run_id"]  # resumed: kept, not recomputed
+
+
+def test_power_law_fit_recovers_its_parameters_and_the_crossover():
+    tokens = np.array([1e5, 3e5, 1e6, 3e6])
+    fits = []
+    for model, alpha, critical in (("kn5", 0.05, 1e40), ("lstm", 0.08, 1e26)):
+        loss = (critical / tokens) ** alpha
+        got_alpha, got_critical = power_law(tokens, loss)
+        assert got_alpha == pytest.approx(alpha, rel=1e-6)
+        assert math.log(got_critical) == pytest.approx(math.log(critical), rel=1e-6)
+        fits.append({"corpus": "ptb", "model": model, "alpha": alpha, "D_c": critical})
+    import pandas as pd
+
+    (cross,) = crossovers(pd.DataFrame(fits))
+    d = cross["crossover tokens"]
+    assert (1e40 / d) ** 0.05 == pytest.approx((1e26 / d) ** 0.08, rel=1e-9)
+    assert cross["wins with more data"]
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("2-3 hours", 2.5 * 3600),
+        ("about half a day", 43200),
+        ("an entire day", 86400),
+        ("5 epochs, over 3 weeks", 3 * 7 * 86400),
+        ("10-20 epochs", None),
+        (None, None),
+    ],
+)
+def test_published_training_times_parse(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+def test_report_has_every_section_and_lists_failures(tmp_path):
+    rng = np.random.default_rng(3)
+    _record(tmp_path, "kn5", "ngram", 140.0, rng, train_seconds=0.2, latency=0.005)
+    _record(
+        tmp_path,
+        "lstm",
+        "lstm",
+        115.0,
+        rng,
+        train_seconds=540.0,
+        size_bytes=20_000_000,
+        flops_per_token=1.5e7,
+        train_flops=1.5e7 * 5e6,
+        mfu=0.7,
+        calibration={"matmul_gflops": 150.0},
+        time_to_target_s=100.0,
+        target_ppl=147.0,
+    )
+    failed = RunRecord(
+        run_id="f",
+        config_hash="f",
+        suite="history",
+        corpus="ptb",
+        mode="stream",
+        model="transformer",
+        family="transformer",
+        device="cuda",
+        status="skipped",
+        error="a GPU run: CUDA is not available on this machine",
+    )
+    with open(tmp_path / "runs.jsonl", "a") as f:
+        f.write(failed.to_json() + "\n")
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "r.md")]) == 0
+    text = (tmp_path / "r.md").read_text()
+    for heading in ("## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6.", "## 7.", "## Failed"):
+        assert heading in text
+    assert "0.821 [" in text  # lstm / kn5 with its interval
+    assert "2,700x the training time" in text
+    assert "Zaremba et al. 2014" in text  # the published rows, read from the reference data
+    assert "not measured on this machine" not in text  # said in the figure, not the text
+    assert "No GPU run is in these results" in text
+    assert "CUDA is not available" in text
+    assert "lmbench run --suite scaling" in text
+    assert "weeks" in text or "days" in text  # the 2001 projection of 7.5e13 FLOPs
+    for png in ("perplexity_vs_time.png", "throughput.png"):
+        assert (tmp_path / "figures" / png).stat().st_size > 10_000
+
+
+def test_report_of_a_missing_folder_is_a_usage_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    assert "no such results folder" in capsys.readouterr().err
