@@ -120,7 +120,7 @@ _register(
             RunSpec(
                 corpus,
                 model,
-                {} if model == "kn5" else {"eval_every_tokens": "150000"},
+                {} if model == "kn5" else {"eval_every_tokens": "300000"},
                 budget_seconds=None if model == "kn5" else SCALING_SECONDS,
                 train_fraction=None if fraction == 1.0 else fraction,
             )

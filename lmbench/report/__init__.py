@@ -70,8 +70,9 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
         lines.append(
             "No GPU run is in these results: the GPU panel shows the published GPU-era runs "
             "(their reported training times) instead. `lmbench run --suite reversal` on a "
-            "machine with CUDA fills it."
+            "machine with CUDA fills it. The published GPU-era runs:"
         )
+        lines += ["", tables.gpu_era_table(pub)]
     lines += ["", "## 4. Scaling and smoothing", "", "### Scaling: where is the crossover?", ""]
     fits = figures.scaling(runs, figure_dir / "scaling.png")
     if fits.empty:

@@ -74,6 +74,7 @@ def gap_rows(runs: Runs) -> pd.DataFrame:
                 "latency_ratio": _ratio(
                     run["latency_ms_per_token"], ref and ref["latency_ms_per_token"]
                 ),
+                "time_to_kn5": run.get("time_to_target_s"),
                 "budget": budget_label(run),
             }
         )
@@ -109,6 +110,10 @@ def gap_table(runs: Runs) -> str:
                 "size / kn5": group["size_ratio"].map(times),
                 "ms/token (batch 1)": group["latency_ms"],
                 "latency / kn5": group["latency_ratio"].map(times),
+                "time to kn5 valid": [
+                    duration(t) if t else ("not reached" if f in NEURAL_FAMILIES else "-")
+                    for t, f in zip(group["time_to_kn5"], group["family"])
+                ],
                 "budget": group["budget"],
             }
         )
@@ -178,6 +183,16 @@ def reproduction_table(runs: Runs, published: pd.DataFrame) -> str:
         )
     notes = [f"- {corpus}: {text}." for corpus, text in PROTOCOL_NOTES.items()]
     return "\n".join([table(pd.DataFrame(rows)), "", *notes])
+
+
+def gpu_era_table(published: pd.DataFrame, corpus: str = "ptb") -> str:
+    """The published GPU-era runs, shown where this machine has no GPU run of its own."""
+    hardware = published["hardware"].fillna("")
+    rows = published[
+        (published["corpus"] == corpus) & hardware.str.contains("GPU|K20|GP100|NVIDIA")
+    ]
+    shown = rows[["model", "config", "valid_ppl", "test_ppl", "hardware", "train_time", "source"]]
+    return table(shown.rename(columns={"valid_ppl": "valid", "test_ppl": "test"}))
 
 
 def throughput_table(runs: Runs) -> str:
