@@ -25,7 +25,19 @@ class Runs:
 
     @classmethod
     def load(cls, *paths: Path) -> Runs:
-        return cls(list(latest_by_config(load_records(*paths)).values()))
+        """The latest record of each config in each results file: suites may share a config
+        (every suite runs kn5 first), and each keeps its own row."""
+        records = load_records(*paths)
+        files = dict.fromkeys(r["source_file"] for r in records)
+        return cls(
+            [
+                record
+                for file in files
+                for record in latest_by_config(
+                    [r for r in records if r["source_file"] == file]
+                ).values()
+            ]
+        )
 
     def frame(self) -> pd.DataFrame:
         if not self.records:
@@ -43,7 +55,8 @@ class Runs:
         ]
 
     def reference(self, run: dict) -> dict | None:
-        """The kn5 run a row is compared with: same corpus, mode and test tokens, full data."""
+        """The kn5 run a row is compared with: same corpus, mode and test tokens, full data,
+        from the same results file where it has one."""
         matches = [
             r
             for r in self.ok()
@@ -52,7 +65,8 @@ class Runs:
             == (run["corpus"], run["mode"], run["eval_tokens"])
             and is_full_data(r)
         ]
-        return matches[-1] if matches else None
+        same_file = [r for r in matches if r.get("source_file") == run.get("source_file")]
+        return (same_file or matches or [None])[-1]
 
 
 def is_full_data(record: dict) -> bool:
@@ -63,6 +77,8 @@ def is_full_data(record: dict) -> bool:
 
 
 def budget_label(record: dict) -> str:
+    if record.get("family") == "mix":
+        return "mix of two runs (weight tuned on valid)"
     limit = (record.get("budget") or {}).get("limit") or {}
     parts = []
     if "seconds" in limit:

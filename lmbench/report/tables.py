@@ -131,10 +131,18 @@ def _verdicts(group: pd.DataFrame) -> list[str]:
         if row.ppl_ratio is None:
             continue
         word = "better" if row.ppl_ratio < 1 else "worse"
+        costs = [
+            f"{times(ratio)} the {what}"
+            for ratio, what in (
+                (row.time_ratio, "training time"),
+                (row.size_ratio, "size"),
+                (row.latency_ratio, "batch-1 query time"),
+            )
+            if ratio is not None and not pd.isna(ratio)
+        ]
         lines.append(
             f"- **{row.model}**: {abs(1 - row.ppl_ratio):.1%} {word} perplexity than kn5, "
-            f"but {times(row.time_ratio)} the training time, {times(row.size_ratio)} the size "
-            f"and {times(row.latency_ratio)} the batch-1 query time."
+            f"at {', '.join(costs[:-1])} and {costs[-1]}."
         )
     return [*lines, ""] if lines else []
 
@@ -178,7 +186,7 @@ def reproduction_table(runs: Runs, published: pd.DataFrame) -> str:
                 "our valid": ours["valid_ppl"] if ours else None,
                 "our test": ours["test_ppl"] if ours else None,
                 "our run": note
-                + ("; " + PROTOCOL_NOTES[pub.corpus] if pub.corpus in PROTOCOL_NOTES else ""),
+                + (" (a different protocol: see below)" if pub.corpus in PROTOCOL_NOTES else ""),
             }
         )
     notes = [f"- {corpus}: {text}." for corpus, text in PROTOCOL_NOTES.items()]
