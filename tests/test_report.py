@@ -10,7 +10,6 @@ from lmbench.cli import main
 from lmbench.execute import sentence_nll
 from lmbench.mix import MixSpec, best_weight, mix_log_probs, run_mixes
 from lmbench.reference import parse_duration
-from lmbench.report import write_report
 from lmbench.report.figures import crossovers, power_law
 from lmbench.report.runs import ratio_interval
 from lmbench.results import RunRecord

@@ -266,13 +266,16 @@ def samples_table(runs: Runs) -> str:
     rows = [
         {
             "corpus": r["corpus"],
+            "mode": r["mode"],
             "model": r["model"],
             "sample (30 tokens, temperature 1)": r["samples"][0],
         }
         for r in runs.ok(GAP_SUITES)
         if r.get("samples") and is_full_data(r)
     ]
-    return table(pd.DataFrame(rows).sort_values(["corpus", "model"]) if rows else pd.DataFrame())
+    return table(
+        pd.DataFrame(rows).sort_values(["corpus", "mode", "model"]) if rows else pd.DataFrame()
+    )
 
 
 def failures(runs: Runs) -> str:
