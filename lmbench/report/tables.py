@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 
@@ -59,6 +60,8 @@ def gap_rows(runs: Runs) -> pd.DataFrame:
                 "corpus": run["corpus"],
                 "mode": run["mode"],
                 "device": run["device"],
+                # results/<suite>/<host>-<date>: rows from different machines never share a table
+                "machine": f"{Path(run['source_file']).parent.name}, {run.get('device_name')}",
                 "model": run["model"],
                 "family": run["family"],
                 "test_ppl": run["test_ppl"],
@@ -93,7 +96,8 @@ def gap_table(runs: Runs) -> str:
     if rows.empty:
         return "_No history runs: `lmbench run --suite history`._"
     parts = []
-    for (corpus, mode, device), group in rows.groupby(["corpus", "mode", "device"], sort=False):
+    keys = ["corpus", "mode", "device", "machine"]
+    for (corpus, mode, device, machine), group in rows.groupby(keys, sort=False):
         group = group.sort_values("test_ppl")
         shown = pd.DataFrame(
             {
@@ -117,7 +121,7 @@ def gap_table(runs: Runs) -> str:
                 "budget": group["budget"],
             }
         )
-        parts += [f"### {corpus}, {mode} mode, {device}", "", table(shown), ""]
+        parts += [f"### {corpus}, {mode} mode, {device} ({machine})", "", table(shown), ""]
         parts += _verdicts(group)
     return "\n".join(parts)
 
