@@ -97,13 +97,16 @@ SMOOTHING_FAMILIES = ("add1-{n}", "add0.01-{n}", "wb{n}", "abs{n}", "kn{n}")
 _register(
     Suite(
         "smoothing",
-        "add-k, Witten-Bell, absolute discounting and Kneser-Ney by order 1-6 on PTB, with the "
+        "add-k, Witten-Bell, absolute discounting by order 1-6 and Kneser-Ney 2-6 on PTB, with the "
         "uniform floor (about 3 minutes)",
         (RunSpec("ptb", "uniform"),)
         + tuple(
             RunSpec("ptb", family.format(n=n))
             for family in SMOOTHING_FAMILIES
             for n in SMOOTHING_ORDERS
+            # Kneser-Ney's unigram has no lower order to take continuation counts from, and its
+            # count-of-counts discounts are out of range on PTB (a failed kn1 run showed it)
+            if not (family == "kn{n}" and n == 1)
         ),
     )
 )

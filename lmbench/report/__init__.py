@@ -95,7 +95,13 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
             )
     lines += ["", "### Smoothing: why it mattered", ""]
     if figures.smoothing(runs, figure_dir / "smoothing.png"):
-        lines.append(figure("smoothing.png", "test perplexity by order and smoothing"))
+        lines += [
+            figure("smoothing.png", "test perplexity by order and smoothing"),
+            "",
+            "PTB test perplexity (stream mode, full training data):",
+            "",
+            tables.smoothing_table(runs),
+        ]
     else:
         lines.append("_Not run yet: `lmbench run --suite smoothing`._")
     lines += ["", "## 5. Throughput and model FLOP utilisation", ""]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -320,3 +321,23 @@ def all_runs_table(runs: Runs) -> str:
     shown["size_bytes"] = shown["size_bytes"] / MiB
     shown = shown.rename(columns=ALL_RUNS_COLUMNS)
     return table(shown.sort_values(["suite", "corpus", "mode", "test ppl"]))
+
+
+def smoothing_table(runs: Runs) -> str:
+    """Test perplexity by smoothing (rows) and order (columns), from the smoothing suite."""
+    rows = [
+        {
+            "smoothing": re.sub(r"-?\d+$", "", r["model"]),
+            "order": (r.get("model_config") or {}).get("order"),
+            "test ppl": r["test_ppl"],
+        }
+        for r in runs.ok(("smoothing",))
+        if r["family"] == "ngram"
+    ]
+    if not rows:
+        return ""
+    pivot = pd.DataFrame(rows).pivot_table(
+        index="smoothing", columns="order", values="test ppl", sort=False
+    )
+    pivot.columns = [f"order {c}" for c in pivot.columns]
+    return table(pivot.reset_index())
