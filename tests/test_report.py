@@ -119,13 +119,22 @@ def test_power_law_fit_recovers_its_parameters_and_the_crossover():
         got_alpha, got_critical = power_law(tokens, loss)
         assert got_alpha == pytest.approx(alpha, rel=1e-6)
         assert math.log(got_critical) == pytest.approx(math.log(critical), rel=1e-6)
-        fits.append({"corpus": "ptb", "model": model, "alpha": alpha, "D_c": critical})
+        fits.append(
+            {
+                "corpus": "ptb",
+                "model": model,
+                "alpha": alpha,
+                "D_c": critical,
+                "low": 1e5,
+                "high": 3e6,
+            }
+        )
     import pandas as pd
 
     (cross,) = crossovers(pd.DataFrame(fits))
     d = cross["crossover tokens"]
     assert (1e40 / d) ** 0.05 == pytest.approx((1e26 / d) ** 0.08, rel=1e-9)
-    assert cross["wins with more data"]
+    assert cross["wins with more data"] and cross["measured range"] == (1e5, 3e6)
 
 
 @pytest.mark.parametrize(

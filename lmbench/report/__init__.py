@@ -74,24 +74,43 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
         )
         lines += ["", tables.gpu_era_table(pub)]
     lines += ["", "## 4. Scaling and smoothing", "", "### Scaling: where is the crossover?", ""]
-    fits = figures.scaling(runs, figure_dir / "scaling.png")
+    fits, points = figures.scaling(runs, figure_dir / "scaling.png")
     if fits.empty:
         lines.append("_Not run yet: `lmbench run --suite scaling`._")
     else:
+        measured_table = points.pivot_table(
+            index=["corpus", "train tokens"], columns="model", values="test ppl", sort=False
+        ).reset_index()
+        shown_fits = fits.drop(columns=["low", "high"]).assign(
+            D_c=fits["D_c"].map(lambda d: f"{d:.3g}")
+        )
         lines += [
             figure("scaling.png", "test perplexity and training time by training-set size"),
+            "",
+            "Test perplexity by training-set size (each neural run has the same training time, "
+            "so on more data it sees a smaller share of it: compute, not data, may be what "
+            "limits the right-hand points):",
+            "",
+            table(measured_table),
             "",
             "Fits of Kaplan et al.'s form to the test loss (nats per token): "
             "L(D) = (D_c / D)^alpha. Two points make an exact fit, not evidence.",
             "",
-            table(fits),
+            table(shown_fits),
             "",
         ]
         for c in figures.crossovers(fits):
             side = "beyond" if c["wins with more data"] else "below"
+            low, high = c["measured range"]
+            where = (
+                ""
+                if low <= c["crossover tokens"] <= high
+                else " (extrapolated, outside the measured sizes)"
+            )
             lines.append(
                 f"- {c['corpus']}: `{c['model']}`'s fit meets kn5's at "
-                f"{c['crossover tokens']:,.0f} training tokens; it is the better model {side} that."
+                f"{c['crossover tokens']:,.0f} training tokens{where}; by the fits it is the "
+                f"better model {side} that."
             )
     lines += ["", "### Smoothing: why it mattered", ""]
     if figures.smoothing(runs, figure_dir / "smoothing.png"):

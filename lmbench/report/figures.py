@@ -146,8 +146,9 @@ def power_law(tokens: np.ndarray, loss: np.ndarray) -> tuple[float, float]:
     return alpha, math.exp(intercept / alpha) if alpha else math.inf
 
 
-def scaling(runs: Runs, path: Path) -> pd.DataFrame:
-    """Test perplexity and training time by training-set size, with power-law fits."""
+def scaling(runs: Runs, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Test perplexity and training time by training-set size, with power-law fits:
+    (fits, the measured points)."""
     rows = [
         {
             "corpus": r["corpus"],
@@ -159,7 +160,7 @@ def scaling(runs: Runs, path: Path) -> pd.DataFrame:
         for r in runs.ok(("scaling",))
     ]
     if not rows:
-        return pd.DataFrame()
+        return pd.DataFrame(), pd.DataFrame()
     frame = pd.DataFrame(rows)
     fits = []
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
@@ -178,6 +179,8 @@ def scaling(runs: Runs, path: Path) -> pd.DataFrame:
                 "alpha": alpha,
                 "D_c": critical,
                 "points": len(group),
+                "low": group["train tokens"].min(),
+                "high": group["train tokens"].max(),
             }
         )
         xs = np.geomspace(group["train tokens"].min() / 2, group["train tokens"].max() * 4, 50)
@@ -204,7 +207,7 @@ def scaling(runs: Runs, path: Path) -> pd.DataFrame:
     )
     axes[1].set(xscale="log", yscale="log", title="training time by training-set size")
     _save(fig, path)
-    return pd.DataFrame(fits)
+    return pd.DataFrame(fits), frame
 
 
 def crossovers(fits: pd.DataFrame, reference: str = REFERENCE_MODEL) -> list[dict]:
@@ -227,6 +230,7 @@ def crossovers(fits: pd.DataFrame, reference: str = REFERENCE_MODEL) -> list[dic
                     "model": fit.model,
                     "crossover tokens": math.exp(log_d),
                     "wins with more data": fit.alpha > a_ref,
+                    "measured range": (fit.low, fit.high),
                 }
             )
     return out

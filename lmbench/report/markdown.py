@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import pandas as pd
 
@@ -29,7 +30,12 @@ def duration(seconds: float | None) -> str:
 def cell(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    if isinstance(value, float):
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return f"{int(value):,}"
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        if math.isnan(value):
+            return "-"
         if math.isinf(value):
             return "inf"
         if 0 < abs(value) < 1:
