@@ -28,7 +28,7 @@ class TransformerConfig(AdamWConfig):
     bptt: int = 128  # the block: longest context
     lr: float = 2e-3
     warmup_tokens: int = 100_000
-    dropout: float = 0.2
+    dropout: float = 0.1  # 0.2 underfit in 3.25 M tokens: valid 163.9 vs 147.9 at 0.1
 
     def __post_init__(self):
         super().__post_init__()
