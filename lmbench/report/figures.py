@@ -6,7 +6,6 @@ Each function draws one figure into `path` and returns what the text needs to sa
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import matplotlib
@@ -19,7 +18,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from ..reference import parse_duration  # noqa: E402
-from .runs import REFERENCE_MODEL, Runs, is_full_data  # noqa: E402
+from .runs import REFERENCE_MODEL, Runs, is_full_data, smoothing_rows  # noqa: E402
 from .tables import GAP_SUITES, NEURAL_FAMILIES  # noqa: E402
 
 DPI = 110
@@ -237,15 +236,7 @@ def crossovers(fits: pd.DataFrame, reference: str = REFERENCE_MODEL) -> list[dic
 
 
 def smoothing(runs: Runs, path: Path) -> bool:
-    rows = [
-        {
-            "smoothing": re.sub(r"-?\d+$", "", r["model"]),
-            "order": (r.get("model_config") or {}).get("order"),
-            "test ppl": r["test_ppl"],
-        }
-        for r in runs.ok(("smoothing",))
-        if r["family"] == "ngram"
-    ]
+    rows = smoothing_rows(runs)
     if not rows:
         return False
     frame = pd.DataFrame(rows)

@@ -4,6 +4,7 @@ sentence-level bootstrap intervals for perplexity ratios."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,3 +116,16 @@ def ratio_interval(
     tail = (1 - CONFIDENCE) / 2
     low, high = np.quantile(log_ratio, [tail, 1 - tail])
     return math.exp(low), math.exp(high)
+
+
+def smoothing_rows(runs: Runs) -> list[dict]:
+    """The smoothing suite's n-gram runs as (smoothing family, order, test ppl): `kn3` -> kn, 3."""
+    return [
+        {
+            "smoothing": re.sub(r"-?\d+$", "", r["model"]),
+            "order": (r.get("model_config") or {}).get("order"),
+            "test ppl": r["test_ppl"],
+        }
+        for r in runs.ok(("smoothing",))
+        if r["family"] == "ngram"
+    ]

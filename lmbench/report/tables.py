@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import pandas as pd
 
 from .markdown import duration, table, times
-from .runs import Runs, budget_label, is_full_data, ratio_interval
+from .runs import Runs, budget_label, is_full_data, ratio_interval, smoothing_rows
 
 GAP_SUITES = ("history", "reversal")
 NEURAL_FAMILIES = ("mlp", "rnn", "lstm", "gru", "transformer")
@@ -325,15 +324,7 @@ def all_runs_table(runs: Runs) -> str:
 
 def smoothing_table(runs: Runs) -> str:
     """Test perplexity by smoothing (rows) and order (columns), from the smoothing suite."""
-    rows = [
-        {
-            "smoothing": re.sub(r"-?\d+$", "", r["model"]),
-            "order": (r.get("model_config") or {}).get("order"),
-            "test ppl": r["test_ppl"],
-        }
-        for r in runs.ok(("smoothing",))
-        if r["family"] == "ngram"
-    ]
+    rows = smoothing_rows(runs)
     if not rows:
         return ""
     pivot = pd.DataFrame(rows).pivot_table(
