@@ -19,11 +19,10 @@ import seaborn as sns  # noqa: E402
 
 from ..reference import parse_duration  # noqa: E402
 from .runs import REFERENCE_MODEL, Runs, is_full_data, smoothing_rows  # noqa: E402
-from .tables import GAP_SUITES, NEURAL_FAMILIES  # noqa: E402
+from .tables import GAP_SUITES, NEURAL_FAMILIES, published_gpu_runs  # noqa: E402
 
 DPI = 110
 DEVICES = {"cpu": "CPU", "cuda": "GPU"}
-GPU_ERA = ("K20", "GP100")  # published rows drawn on an empty GPU panel
 
 
 def _save(fig, path: Path) -> None:
@@ -104,10 +103,7 @@ def perplexity_vs_time(runs: Runs, published: pd.DataFrame, path: Path, corpus="
 
 
 def _published_panel(ax, published: pd.DataFrame, corpus: str) -> None:
-    rows = published[
-        (published["corpus"] == corpus)
-        & published["hardware"].fillna("").str.contains("|".join(GPU_ERA))
-    ]
+    rows = published_gpu_runs(published, corpus)
     ax.text(
         0.5,
         0.9,

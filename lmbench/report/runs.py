@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..results import latest_by_config, load_records
+from ..results import load_records
 
 REFERENCE_MODEL = "kn5"
 BOOTSTRAP_SAMPLES = 2000
@@ -28,24 +28,14 @@ class Runs:
     def load(cls, *paths: Path) -> Runs:
         """The latest record of each config in each results file: suites may share a config
         (every suite runs kn5 first), and each keeps its own row."""
-        records = load_records(*paths)
-        files = dict.fromkeys(r["source_file"] for r in records)
-        return cls(
-            [
-                record
-                for file in files
-                for record in latest_by_config(
-                    [r for r in records if r["source_file"] == file]
-                ).values()
-            ]
-        )
+        latest = {(r["source_file"], r["config_hash"]): r for r in load_records(*paths)}
+        return cls(list(latest.values()))
 
     def frame(self) -> pd.DataFrame:
         if not self.records:
             return pd.DataFrame()
         frame = pd.json_normalize(self.records, sep=".", max_level=1)
         frame["budget_label"] = [budget_label(r) for r in self.records]
-        frame["full_data"] = [is_full_data(r) for r in self.records]
         return frame
 
     def ok(self, suites: tuple[str, ...] | None = None) -> list[dict]:
@@ -73,7 +63,7 @@ class Runs:
 def is_full_data(record: dict) -> bool:
     extra = record.get("extra") or {}
     limit = (record.get("budget") or {}).get("limit") or {}
-    count_slice = record.get("family") in ("ngram", "baseline", "peer") and "tokens" in limit
+    count_slice = record.get("family") in ("ngram", "baseline") and "tokens" in limit
     return not (extra.get("train_fraction") or extra.get("eval_slice_tokens") or count_slice)
 
 
