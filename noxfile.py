@@ -62,14 +62,29 @@ def bench(session: nox.Session) -> None:
     session.run(*report_args())
 
 
+BASELINE = "results/baseline/quick"  # one folder per machine fingerprint: <id>/runs.jsonl
+
+
 @nox.session
 def bench_quick(session: nox.Session) -> None:
-    """The quick suite into a scratch folder, compared with results/baseline/quick.jsonl."""
+    """The quick suite into a scratch folder, compared with the baselines in
+    results/baseline/quick/ (count models exactly against any machine's; neural perplexities and
+    throughputs only against this machine's). `-- --record-baseline` writes this machine's
+    baseline there instead, to commit."""
     install(session)
+    record = "--record-baseline" in session.posargs
+    extra = [a for a in session.posargs if a != "--record-baseline"]
+    if record:
+        machine = session.run("lmbench", "machine", "--id", silent=True).strip()
+        out = os.path.join(BASELINE, machine)
+        shutil.rmtree(out, ignore_errors=True)  # a baseline is replaced whole, never mixed
+        session.run("lmbench", "run", "--suite", "quick", "--out", out, *extra)
+        session.log(f"this machine's baseline: {out} (commit it)")
+        return
     out = os.path.join(session.create_tmp(), "quick")
     shutil.rmtree(out, ignore_errors=True)
-    session.run("lmbench", "run", "--suite", "quick", "--out", out, *session.posargs)
-    session.run("lmbench", "compare", "results/baseline/quick.jsonl", out)
+    session.run("lmbench", "run", "--suite", "quick", "--out", out, *extra)
+    session.run("lmbench", "compare", BASELINE, out)
 
 
 # The committed report combines every suite's folder (runs from several sessions).

@@ -1,7 +1,8 @@
-"""`lmbench corpora | models | run | sample | report | compare | export-arpa`.
+"""`lmbench corpora | models | run | sample | report | compare | doctor | machine | export-arpa`.
 
 Usage errors (unknown corpus or model, malformed --set, missing data, unavailable device) exit
-with status 2 and one line on stderr; a suite with failed runs exits 1 after recording them all.
+with status 2 and one line on stderr; a suite with failed runs exits 1 after recording them all;
+a full disk exits 1 with one line (the runs finished so far are intact).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import LmbenchError
+from .errors import DiskFull, LmbenchError
 
 EXIT_USAGE = 2
 
@@ -89,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep ok/skipped runs already in --out, rerun failed ones",
     )
+    out.add_argument(
+        "--wait",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="while another timed run holds this machine, wait for it (default); "
+        "--no-wait: exit 2 naming it",
+    )
     _add_data_dir(p)
 
     p = sub.add_parser("export-arpa", help="train a backoff n-gram model and write it as ARPA text")
@@ -140,6 +148,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("base")
     p.add_argument("new")
     p.add_argument("--out", help="also write the Markdown table here")
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="a BASE config absent from NEW is not a failure (when regenerating a baseline)",
+    )
+
+    p = sub.add_parser(
+        "machine", help="this machine's fingerprint (what resume and compare key on)"
+    )
+    p.add_argument("--id", action="store_true", help="print only the fingerprint id")
+    p.add_argument("--json", action="store_true", help="the fingerprint as JSON")
+
+    p = sub.add_parser("doctor", help="check a results folder: torn lines, orphans, duplicates")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument(
+        "--fix",
+        action="store_true",
+        help="move bad lines to runs.jsonl.rejected and orphan files to rejected/ (no deletes)",
+    )
     return parser
 
 
@@ -200,9 +227,10 @@ def cmd_models(args) -> int:
 def cmd_run(args) -> int:
     from rich.console import Console
 
+    from .hostlock import folder_lock
     from .plan import RunSpec, plan
     from .progress import SuiteDisplay, summary_table
-    from .runner import default_out_dir, latest_out_dir, run_planned
+    from .runner import default_out_dir, latest_out_dir, run_planned, sigterm_as_interrupt
     from .settings import parse_sets
     from .suites import get_suite
 
@@ -239,18 +267,22 @@ def cmd_run(args) -> int:
         out_dir = latest_out_dir(suite_name) or default_out_dir(suite_name)
     else:
         out_dir = default_out_dir(suite_name)
-    records = run_planned(planned, out_dir, args.data_dir, args.resume, SuiteDisplay(len(planned)))
-    if args.suite:
-        from .mix import run_mixes
+    # folder lock first: a second writer into this folder stops at once
+    with folder_lock(out_dir), sigterm_as_interrupt():
+        display = SuiteDisplay(len(planned))
+        records = run_planned(planned, out_dir, args.data_dir, args.resume, display, args.wait)
+        if args.suite:
+            from .mix import run_mixes
 
-        records += run_mixes(suite.mixes, out_dir, suite_name, args.resume)
+            records += run_mixes(suite.mixes, out_dir, suite_name, args.resume)
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(summary_table(records))
     console.print(f"records: {out_dir / 'runs.jsonl'}", highlight=False)
-    failed = [r for r in records if r["status"] == "failed"]
+    failed = [r for r in records if r["status"] in ("failed", "interrupted")]
     if failed:
         print(
-            f"lmbench: {len(failed)} of {len(records)} runs failed (recorded in {out_dir}); "
+            f"lmbench: {len(failed)} of {len(records)} runs failed or were interrupted "
+            f"(recorded in {out_dir}); "
             f"rerun them with --resume --out {out_dir}",
             file=sys.stderr,
         )
@@ -335,11 +367,40 @@ def cmd_report(args) -> int:
 def cmd_compare(args) -> int:
     from .compare import compare_paths
 
-    markdown, regressions = compare_paths(Path(args.base), Path(args.new))
+    markdown, regressions = compare_paths(Path(args.base), Path(args.new), args.allow_missing)
     print(markdown)
     if args.out:
         Path(args.out).write_text(markdown)
     return 1 if regressions else 0
+
+
+def cmd_machine(args) -> int:
+    from .measure import describe_machine, machine_fingerprint
+
+    fingerprint = machine_fingerprint()
+    if args.id:
+        print(fingerprint["id"])
+    elif args.json:
+        print(json.dumps(fingerprint, indent=2))
+    else:
+        print(describe_machine(fingerprint))
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from .doctor import doctor
+
+    if not Path(args.dir).is_dir():
+        return _fail(f"no such results folder: {args.dir}")
+    if args.fix:  # no suite may append while lines move
+        from .hostlock import folder_lock
+
+        with folder_lock(Path(args.dir)):
+            lines, remaining = doctor(Path(args.dir), True)
+    else:
+        lines, remaining = doctor(Path(args.dir))
+    print("\n".join(lines) if lines else f"{args.dir}: no records files (runs.jsonl) found")
+    return 1 if remaining else 0
 
 
 COMMANDS = {
@@ -350,6 +411,8 @@ COMMANDS = {
     "compare": cmd_compare,
     "sample": cmd_sample,
     "export-arpa": cmd_export_arpa,
+    "doctor": cmd_doctor,
+    "machine": cmd_machine,
 }
 
 
@@ -363,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["LMBENCH_DATA"] = args.data_dir
     try:
         return COMMANDS[args.command](args)
+    except DiskFull as exc:  # the command was right; the machine ran out of space
+        print(f"lmbench: {exc}", file=sys.stderr)
+        return 1
     except LmbenchError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

@@ -1,9 +1,15 @@
 """`lmbench compare BASE NEW`: the same configs side by side, with regression verdicts.
 
 Thresholds (DESIGN): a count model's perplexity is deterministic, so any relative change above
-1e-9 is a regression; a neural model's perplexity may be 0.5% worse before it is; throughput may
-be 15% worse after dividing by the same run's calibration (sort rate for count models, matmul
-for neural), so a slower machine does not read as a slower lmbench.
+1e-9 is a regression, whatever machine measured either side; a neural model's perplexity may be
+0.5% worse before it is; throughput may be 15% worse after dividing by the same run's calibration
+(sort rate for count models, matmul for neural). Neural perplexities (kernels differ by ISA) and
+every throughput are judged only against a base record of the same machine fingerprint: the
+calibration rises 1.7x from an AMD EPYC to an AMX Xeon while an LSTM's speed rises 1.1x, so
+no ratio of two machines' throughputs is a verdict on lmbench.
+
+Exit 1 means a regression and nothing else; a side that is missing, unreadable or empty, or a
+record without the fields a verdict needs, is a usage error (exit 2).
 """
 
 from __future__ import annotations
@@ -11,14 +17,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .results import latest_by_config, load_records
+from .errors import UsageError
+from .measure import describe_machine
+from .records import COUNT_FAMILIES, jsonl_files, latest_by_config, machine_id, scan
 
-EXACT_FAMILIES = {"baseline", "ngram"}  # deterministic count models
 EXACT_PPL_RTOL = 1e-9
 NEURAL_PPL_WORSE = 0.005
 THROUGHPUT_WORSE = 0.15
 # Timings shorter than this are dominated by noise (a 30 ms fit varies by 2x here): shown, not judged.
 MIN_TIMED_SECONDS = 1.0
+REQUIRED = ("config_hash", "status", "family", "model", "corpus", "mode")
+NOT_COMPARED = ("interrupted",)  # a partial run is no evidence either way
 
 
 @dataclass(frozen=True)
@@ -27,74 +36,166 @@ class Verdict:
     label: str
     base_ppl: float | None
     new_ppl: float | None
-    throughput_ratio: float | None  # new / base, calibration-normalised
+    throughput_ratio: float | None  # new / base, calibration-normalised; same machine only
     problems: tuple[str, ...]
+    basis: str = "same machine"  # what could be judged
 
 
 def _normalised_throughput(record: dict) -> float | None:
     rate = record.get("train_tokens_per_s")
     calibration = record.get("calibration") or {}
-    key = "sort_mkeys_per_s" if record.get("family") in EXACT_FAMILIES else "matmul_gflops"
+    key = "sort_mkeys_per_s" if record.get("family") in COUNT_FAMILIES else "matmul_gflops"
     if not rate or not calibration.get(key):
         return None
     return rate / calibration[key]
 
 
-def judge(base: dict, new: dict) -> Verdict:
+def judge(base: dict, new: dict, same_machine: bool = True) -> Verdict:
+    """Verdict on `new` against `base` (one config). Across machines only what is
+    machine-independent is judged: a count model's status and exact perplexity."""
+    exact = base.get("family") in COUNT_FAMILIES
+    label = f"{new.get('corpus')} {new.get('model')} {new.get('mode')}"
+    if not same_machine and not exact:
+        return Verdict(
+            new["config_hash"],
+            label,
+            base.get("test_ppl"),
+            new.get("test_ppl"),
+            None,
+            (),
+            "not judged: no base of this machine",
+        )
     problems = []
     if new["status"] != "ok" and base["status"] == "ok":
         problems.append(f"status {new['status']}: {new.get('error')}")
     b, n = base.get("test_ppl"), new.get("test_ppl")
     if b is not None and n is not None:
-        if base.get("family") in EXACT_FAMILIES:
+        if exact:
             if abs(n - b) > EXACT_PPL_RTOL * abs(b):
                 problems.append(f"test ppl changed {b:.6f} -> {n:.6f} (count model: exact)")
         elif n > b * (1 + NEURAL_PPL_WORSE):
             problems.append(f"test ppl worse {b:.3f} -> {n:.3f} (> {NEURAL_PPL_WORSE:.1%})")
-    tb, tn = _normalised_throughput(base), _normalised_throughput(new)
-    ratio = tn / tb if tb and tn else None
-    long_enough = (
-        min(base.get("train_seconds") or 0, new.get("train_seconds") or 0) >= MIN_TIMED_SECONDS
-    )
-    if ratio is not None and long_enough and ratio < 1 - THROUGHPUT_WORSE:
-        problems.append(
-            f"throughput {ratio:.2f}x of base after calibration (< {1 - THROUGHPUT_WORSE:.2f})"
+    ratio = None
+    if same_machine:
+        tb, tn = _normalised_throughput(base), _normalised_throughput(new)
+        ratio = tn / tb if tb and tn else None
+        long_enough = (
+            min(base.get("train_seconds") or 0, new.get("train_seconds") or 0) >= MIN_TIMED_SECONDS
         )
-    label = f"{new.get('corpus')} {new.get('model')} {new.get('mode')}"
-    return Verdict(new["config_hash"], label, b, n, ratio, tuple(problems))
+        if ratio is not None and long_enough and ratio < 1 - THROUGHPUT_WORSE:
+            problems.append(
+                f"throughput {ratio:.2f}x of base after calibration (< {1 - THROUGHPUT_WORSE:.2f})"
+            )
+    basis = "same machine" if same_machine else "count model, exact on any machine"
+    return Verdict(new["config_hash"], label, b, n, ratio, tuple(problems), basis)
+
+
+def read_side(path: Path, name: str) -> list[dict]:
+    """Every record of one side, or a UsageError saying what is wrong with it."""
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"compare: {name} {path} does not exist")
+    files = jsonl_files(path)
+    if not files:
+        raise UsageError(f"compare: {name} {path} holds no *.jsonl records file")
+    records = []
+    for file in files:
+        try:
+            result = scan(file)
+        except OSError as exc:
+            raise UsageError(f"compare: cannot read {name} file {file}: {exc}") from exc
+        if result.bad_lines:
+            number, text = result.bad_lines[0]
+            raise UsageError(
+                f"compare: {file}:{number} is not a run record ({text[:40]!r}...; "
+                f"{len(result.bad_lines)} such lines): see `lmbench doctor {file.parent}`"
+            )
+        for record in result.records:
+            missing = [k for k in REQUIRED if record.get(k) is None]
+            if missing:
+                raise UsageError(
+                    f"compare: a record in {file} lacks {', '.join(missing)}: "
+                    "not a run record this version can judge"
+                )
+        records += [r for r in result.records if r["status"] not in NOT_COMPARED]
+    if not records:
+        raise UsageError(f"compare: {name} {path} holds no finished runs")
+    return records
 
 
 def compare_records(base: list[dict], new: list[dict]) -> list[Verdict]:
-    base_by, new_by = latest_by_config(base), latest_by_config(new)
-    return [judge(base_by[h], new_by[h]) for h in new_by if h in base_by]
+    """One verdict per config of NEW that BASE has: against BASE's record of the same machine
+    where there is one, else against its latest record of any machine."""
+    base, new = ([r for r in side if r["status"] not in NOT_COMPARED] for side in (base, new))
+    new_by = latest_by_config(new)
+    base_by_machine: dict[tuple, dict] = {(machine_id(r), r["config_hash"]): r for r in base}
+    base_any = latest_by_config(base)
+    verdicts = []
+    for config, record in new_by.items():
+        if config not in base_any:
+            continue
+        here = machine_id(record)
+        same = base_by_machine.get((here, config)) if here is not None else None
+        verdicts.append(judge(same or base_any[config], record, same_machine=same is not None))
+    return verdicts
 
 
-def compare_paths(base: Path, new: Path) -> tuple[str, list[Verdict]]:
-    base_records, new_records = load_records(base), load_records(new)
+def compare_paths(base: Path, new: Path, allow_missing: bool = False) -> tuple[str, list[Verdict]]:
+    """The Markdown table, and the verdicts that fail: regressions, and base configs missing
+    from NEW unless `allow_missing` (when a baseline is being regenerated)."""
+    base_records, new_records = read_side(base, "BASE"), read_side(new, "NEW")
     verdicts = compare_records(base_records, new_records)
-    only_base = set(latest_by_config(base_records)) - set(latest_by_config(new_records))
+    only_base = sorted(set(latest_by_config(base_records)) - set(latest_by_config(new_records)))
     only_new = set(latest_by_config(new_records)) - set(latest_by_config(base_records))
+    new_machines = {machine_id(r): r.get("machine") for r in new_records}
+    base_machines = {machine_id(r): r.get("machine") for r in base_records}
 
     def fmt(x, spec):
         return "-" if x is None else format(x, spec)
 
-    lines = [
-        f"# lmbench compare: {base} -> {new}",
+    lines = [f"# lmbench compare: {base} -> {new}", ""]
+    for name, machines in (("base", base_machines), ("new", new_machines)):
+        lines += [f"- {name}: {describe_machine(m)}" for m in machines.values()]
+    lines += [
         "",
-        "| config | run | base test ppl | new test ppl | throughput new/base | verdict |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| config | run | base test ppl | new test ppl | throughput new/base | judged | verdict |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for v in verdicts:
         verdict = "REGRESSION: " + "; ".join(v.problems) if v.problems else "ok"
         lines.append(
             f"| `{v.config_hash}` | {v.label} | {fmt(v.base_ppl, '.4f')} | "
-            f"{fmt(v.new_ppl, '.4f')} | {fmt(v.throughput_ratio, '.2f')} | {verdict} |"
+            f"{fmt(v.new_ppl, '.4f')} | {fmt(v.throughput_ratio, '.2f')} | {v.basis} | "
+            f"{verdict} |"
         )
+    unjudged = [v for v in verdicts if v.basis.startswith("not judged")]
     lines += [
         "",
         f"{len(verdicts)} configs compared; {len(only_base)} only in base, "
         f"{len(only_new)} only in new.",
     ]
-    regressions = [v for v in verdicts if v.problems]
-    lines.append(f"{len(regressions)} regressions." if regressions else "No regressions.")
-    return "\n".join(lines) + "\n", regressions
+    if unjudged:
+        lines.append(
+            f"{len(unjudged)} configs not judged: BASE has no record of this machine "
+            f"({', '.join(describe_machine(m) for m in new_machines.values())}); count models "
+            "were compared exactly. Record this machine's baseline to commit with "
+            "`nox -s bench_quick -- --record-baseline`."
+        )
+    failing = [v for v in verdicts if v.problems]
+    if only_base and not allow_missing:
+        labels = {r["config_hash"]: r for r in base_records}
+        for config in only_base:
+            r = labels[config]
+            failing.append(
+                Verdict(
+                    config,
+                    f"{r.get('corpus')} {r.get('model')} {r.get('mode')}",
+                    r.get("test_ppl"),
+                    None,
+                    None,
+                    ("missing from NEW (--allow-missing when regenerating a baseline)",),
+                )
+            )
+            lines.append(f"MISSING from new: `{config}` {failing[-1].label}")
+    lines.append(f"{len(failing)} regressions." if failing else "No regressions.")
+    return "\n".join(lines) + "\n", failing

@@ -19,3 +19,12 @@ class ProtocolError(LmbenchError):
 
 class SkipRun(LmbenchError):
     """A run that cannot happen here (a peer tool is absent): recorded as `skipped` with the reason."""
+
+
+class DiskFull(LmbenchError):
+    """A record or artifact could not be written for lack of space. The CLI exits 1 (the runs
+    finished so far are intact), not 2: the command itself was right."""
+
+    def __init__(self, message: str, path=None, needed: int = 0, free: int | None = None):
+        super().__init__(message)
+        self.path, self.needed, self.free = path, needed, free

@@ -43,18 +43,24 @@ class Evaluation:
 def evaluate(model, data: Segments, stopwatch: Stopwatch | None = None) -> Evaluation:
     stopwatch = stopwatch or Stopwatch()
     stopwatch.start()
-    log_probs = np.asarray(model.log_prob(data), dtype=np.float64)
+    log_probs = model.log_prob(data)
     seconds = stopwatch.stop()
-    expected = data.n_predicted
+    return scored(log_probs, data.n_predicted, seconds, type(model).__name__)
+
+
+def scored(log_probs, expected: int, seconds: float = 0.0, source: str = "a model") -> Evaluation:
+    """The evaluation of per-token log-probabilities already computed (a model's, or a mix of
+    two runs'), checked against the protocol: exactly `expected` predicted tokens, each <= 0."""
+    log_probs = np.asarray(log_probs, dtype=np.float64)
     if log_probs.shape != (expected,):
         raise ProtocolError(
-            f"{type(model).__name__}.log_prob returned shape {log_probs.shape}; the protocol "
+            f"{source}.log_prob returned shape {log_probs.shape}; the protocol "
             f"predicts exactly {expected} tokens (every token once, segment starts are context)"
         )
     if np.isnan(log_probs).any() or (log_probs > 1e-9).any():
         bad = int(np.flatnonzero(np.isnan(log_probs) | (log_probs > 1e-9))[0])
         raise ProtocolError(
-            f"{type(model).__name__}.log_prob gave {log_probs[bad]} at predicted token {bad}: "
+            f"{source}.log_prob gave {log_probs[bad]} at predicted token {bad}: "
             f"a log-probability must be a number <= 0"
         )
     return Evaluation(

@@ -1,7 +1,8 @@
 """One run, start to finish, inside its own process: load, calibrate, fit, evaluate, measure.
 
-Whatever happens, a `RunRecord` comes back: `ok`, `skipped` (with the reason) or `failed` (with
-the error and every measurement taken before it).
+Whatever happens, a `RunRecord` comes back: `ok`, `skipped` (with the reason), `failed` (with
+the error and every measurement taken before it) or `interrupted` (a stop signal: what was
+measured until then; a neural run's best state so far is still evaluated).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import measure
+from . import interrupt, measure
 from .corpora import load_corpus
-from .errors import SkipRun
+from .errors import DiskFull, SkipRun
 from .evaluate import evaluate
+from .hostlock import load_average
 from .plan import PlannedRun
-from .results import RunRecord
+from .records import RunRecord, artifact_path, replacing, save_array
 
 LATENCY_WINDOW = 32  # batch-1 latency: score one window of this many tokens, per token
 LATENCY_REPEATS = 30
@@ -43,20 +45,48 @@ def base_record(run: PlannedRun, run_id: str) -> RunRecord:
         threads=run.threads,
         seed=run.spec.seed,
         budget=run.budget.as_record(None),
+        machine=measure.this_machine(),
+        extra=data_scope_extra(run),
     )
+
+
+def data_scope_extra(run: PlannedRun) -> dict:
+    """What the records layer reads a run's data scope from (records.train_scope, eval_slice)."""
+    extra = {}
+    if run.spec.train_fraction is not None:  # the scaling suite: less data, not a shorter run
+        extra["train_fraction"] = run.spec.train_fraction
+    if run.spec.eval_tokens is not None:  # a slice: recorded, and labelled in reports
+        extra["eval_slice_tokens"] = run.spec.eval_tokens
+    return extra
 
 
 def execute(
     run: PlannedRun, run_id: str, out_dir: Path, data_dir=None, emit: Emit | None = None
 ) -> RunRecord:
     emit = emit or (lambda event: None)
+    phase = ["start"]  # where a stop signal arrived, for the record's error
+
+    def emit_phase(event: dict) -> None:
+        phase[0] = event.get("phase", phase[0])
+        emit(event)
+
     record = base_record(run, run_id)
     env = measure.environment()  # at the start: the commit that runs, not the one at the end
     try:
-        _execute(run, record, Path(out_dir), data_dir, emit)
+        _execute(run, record, Path(out_dir), data_dir, emit_phase)
         record.status = "ok"
+        if record.budget["ended_by"] == "interrupted":  # evaluated in full, trained part way
+            record.status = "interrupted"
+            record.error = f"{interrupt.reason()}: training stopped early, best state evaluated"
     except SkipRun as exc:
         record.status, record.error = "skipped", str(exc)
+    except interrupt.Interrupted as exc:  # mid-fit or mid-evaluation: keep what was measured
+        record.status, record.error = "interrupted", f"{exc} during {phase[0]}"
+        if record.budget["ended_by"] is None:
+            record.budget = run.budget.as_record("interrupted")
+    except DiskFull as exc:  # the suite stops after recording this (runner)
+        record.status, record.error = "failed", str(exc)
+        record.extra["disk_full"] = True
     except Exception as exc:  # a failed run is a result: record it, the suite goes on
         record.status = "failed"
         record.error = f"{type(exc).__name__}: {exc}"
@@ -85,13 +115,11 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
     train, valid, test = (
         corpus.segments(split, run.spec.mode) for split in ("train", "valid", "test")
     )
-    if run.spec.train_fraction is not None:  # the scaling suite: less data, not a shorter run
+    if run.spec.train_fraction is not None:
         train = train.head(round(run.spec.train_fraction * train.n_predicted))
-        record.extra["train_fraction"] = run.spec.train_fraction
     record.extra["train_data_tokens"] = train.n_predicted  # the data size (scaling's x axis)
-    if run.spec.eval_tokens is not None:  # a slice: recorded, and labelled in reports
+    if run.spec.eval_tokens is not None:
         valid, test = valid.head(run.spec.eval_tokens), test.head(run.spec.eval_tokens)
-        record.extra["eval_slice_tokens"] = run.spec.eval_tokens
 
     model = run.model.build(corpus.vocab.size, run.device, run.spec.seed)
     record.curve = []
@@ -120,9 +148,12 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
         return result.perplexity
 
     emit({"phase": "train"})
+    # the machine's load around the timed phase: a busy host shows in the record
+    record.extra["load_average"] = {"start": load_average()}
     watch.start()
     report = model.fit(train, run.budget, on_eval)
     total = watch.stop()
+    record.extra["load_average"]["end"] = load_average()
     record.train_seconds = total - sum(p["eval_seconds"] for p in record.curve)
     record.compile_seconds = report.compile_seconds
     record.train_tokens = report.train_tokens
@@ -142,10 +173,11 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
         peak = "matmul_bf16_gflops" if report.notes.get("compute_dtype") == "bfloat16" else None
         record.mfu = achieved / record.calibration.get(peak, record.calibration["matmul_gflops"])
     if model.iterative:  # the best state, for `lmbench sample --run` (git-ignored)
-        path = out_dir / "checkpoints" / f"{record.run_id}.pt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if model.save(path):
-            record.checkpoint = str(path.relative_to(out_dir))
+        relative = artifact_path("checkpoint", record.run_id)
+        with replacing(out_dir / relative) as temp:
+            saved = model.save(temp)
+        if saved:
+            record.checkpoint = relative
 
     if run.target_ppl is not None:
         record.target_ppl, record.target_source = run.target_ppl, run.target_source
@@ -205,14 +237,12 @@ def time_to_target(curve: list[dict], target: float | None) -> float | None:
 
 def save_log_probs(out_dir: Path, run_id: str, valid: np.ndarray, test: np.ndarray) -> dict:
     """Per-token natural-log probabilities (float32 .npy, local): for mixtures."""
-    folder = out_dir / "logprobs"
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for split, log_probs in (("valid", valid), ("test", test)):
-        path = folder / f"{run_id}.{split}.npy"
-        np.save(path, np.asarray(log_probs, dtype=np.float32))
-        paths[split] = str(path.relative_to(out_dir))
-    return paths
+    return {
+        split: save_array(
+            out_dir, artifact_path("logprobs", run_id, split), np.asarray(lp, dtype=np.float32)
+        )
+        for split, lp in (("valid", valid), ("test", test))
+    }
 
 
 def sentence_nll(log_probs: np.ndarray, targets: np.ndarray, eos: int) -> np.ndarray:
@@ -227,7 +257,4 @@ def sentence_nll(log_probs: np.ndarray, targets: np.ndarray, eos: int) -> np.nda
 
 def save_sentence_nll(out_dir: Path, run_id: str, sentences: np.ndarray) -> str:
     """Small enough to commit (about 30 KB for PTB test): the bootstrap intervals' raw data."""
-    path = out_dir / "sentences" / f"{run_id}.test.npy"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, sentences.astype(np.float32))
-    return str(path.relative_to(out_dir))
+    return save_array(out_dir, artifact_path("sentences", run_id), sentences.astype(np.float32))

@@ -5,6 +5,9 @@ On a GPU every clock read follows a synchronisation: pass `sync=torch.cuda.synch
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import os
 import platform
 import resource
@@ -207,6 +210,78 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+FINGERPRINT_ISA = ("avx2", "avx512f", "avx512_bf16", "amx_tile")  # what changes kernel speeds
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def _memory_gib() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20)
+    except OSError:
+        pass
+    return None
+
+
+def _gpu_model() -> str | None:
+    """The first GPU's name, without importing torch (count runs never load it)."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    names = out.stdout.strip().splitlines() if out.returncode == 0 else []
+    return names[0].strip() if names else None
+
+
+@functools.lru_cache(maxsize=1)
+def machine_fingerprint() -> dict:
+    """What makes two machines time alike: CPU model and the ISA flags that pick kernels,
+    cores, memory, GPU. Masked CPU names ("AMD EPYC") cannot tell generations apart; the flags
+    can. Library versions live in the record's env, not here. `id` hashes the rest."""
+    flags = _cpu_flags()
+    fingerprint = {
+        "cpu": cpu_model(),
+        "isa": [f for f in FINGERPRINT_ISA if f in flags],
+        "cores": os.cpu_count(),
+        "memory_gib": _memory_gib(),
+        "gpu": _gpu_model(),
+    }
+    canonical = json.dumps(fingerprint, sort_keys=True)
+    return {**fingerprint, "id": hashlib.sha256(canonical.encode()).hexdigest()[:12]}
+
+
+def this_machine() -> dict:
+    """A copy of this machine's fingerprint (the cached one stays untouched)."""
+    return dict(machine_fingerprint())
+
+
+def describe_machine(fingerprint: dict | None) -> str:
+    """One line for people: `AMD EPYC (avx2 avx512f avx512_bf16), 2 cores, 23 GiB [3f2a...]`."""
+    if not fingerprint:
+        return "unknown machine (a v1 record, measured before fingerprints)"
+    isa = " ".join(fingerprint.get("isa") or []) or "no AVX2"
+    gpu = f", {fingerprint['gpu']}" if fingerprint.get("gpu") else ""
+    return (
+        f"{fingerprint.get('cpu')} ({isa}), {fingerprint.get('cores')} cores, "
+        f"{fingerprint.get('memory_gib')} GiB{gpu} [{fingerprint.get('id')}]"
+    )
 
 
 def git_commit() -> str | None:

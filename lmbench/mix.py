@@ -11,13 +11,25 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
+from .evaluate import scored
 from .execute import save_log_probs, save_sentence_nll
-from .results import RunRecord, append_record, config_hash, latest_by_config, read_records, restore
+from .measure import this_machine
+from .records import (
+    RECORDS_FILE,
+    RunRecord,
+    append_record,
+    config_hash,
+    is_full_data,
+    latest_by_config,
+    machine_id,
+    make_run_id,
+    read_records,
+    restore,
+)
 
 EM_STEPS = 200
 EM_TOLERANCE = 1e-7
@@ -59,8 +71,7 @@ def _component(records: list[dict], spec: MixSpec, model: str) -> dict | None:
         for r in records
         if (r["corpus"], r["mode"], r["model"], r["status"])
         == (spec.corpus, spec.mode, model, "ok")
-        and not (r.get("extra") or {}).get("eval_slice_tokens")
-        and not (r.get("extra") or {}).get("train_fraction")
+        and is_full_data(r)
     ]
     return matches[-1] if matches else None
 
@@ -79,7 +90,6 @@ def run_mix(spec: MixSpec, out_dir: Path, suite: str, records: list[dict]) -> Ru
     """The mix's record (`skipped` with the reason when a component is missing)."""
     parts = [_component(records, spec, m) for m in (spec.first, spec.second)]
     hashes = [p["config_hash"] if p else m for p, m in zip(parts, (spec.first, spec.second))]
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")[:-3]
     record = RunRecord(
         config_hash=config_hash({"mix": hashes, "mode": spec.mode}),
         suite=suite,
@@ -89,8 +99,9 @@ def run_mix(spec: MixSpec, out_dir: Path, suite: str, records: list[dict]) -> Ru
         family="mix",
         device="cpu",
         seed=0,
+        machine=this_machine(),
     )
-    record.run_id = f"{spec.corpus}.{spec.name}.{spec.mode}.{record.config_hash[:8]}.{stamp}"
+    record.run_id = make_run_id(spec.corpus, spec.name, spec.mode, record.config_hash)
     missing = [m for p, m in zip(parts, (spec.first, spec.second)) if p is None]
     if missing:
         record.status = "skipped"
@@ -104,10 +115,11 @@ def run_mix(spec: MixSpec, out_dir: Path, suite: str, records: list[dict]) -> Ru
         record.status, record.error = "skipped", str(exc)
         return record
     weight = best_weight(*valid)
-    valid_mix, test_mix = mix_log_probs(*valid, weight), mix_log_probs(*test, weight)
+    valid_mix = scored(mix_log_probs(*valid, weight), valid[0].size, source=spec.name)
+    test_mix = scored(mix_log_probs(*test, weight), test[0].size, source=spec.name)
     counts = np.load(out_dir / first["sentences"])[:, 1].astype(np.int64)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    sentences = np.stack([np.add.reduceat(-test_mix, starts), counts], axis=1)
+    sentences = np.stack([np.add.reduceat(-test_mix.log_probs, starts), counts], axis=1)
 
     def total(key):
         values = [p.get(key) for p in parts]
@@ -123,14 +135,15 @@ def run_mix(spec: MixSpec, out_dir: Path, suite: str, records: list[dict]) -> Ru
     }
     record.params, record.size_bytes = total("params"), total("size_bytes")
     record.train_seconds, record.train_flops = total("train_seconds"), total("train_flops")
-    record.valid_ppl = math.exp(-valid_mix.mean())
-    record.test_ppl = math.exp(-test_mix.mean())
-    record.test_bits_per_token = -test_mix.mean() / math.log(2)
-    record.eval_tokens = int(test_mix.size)
+    record.valid_ppl, record.test_ppl = valid_mix.perplexity, test_mix.perplexity
+    record.test_bits_per_token = test_mix.bits_per_token
+    record.eval_tokens = test_mix.tokens
     record.curve = [
         {"seconds": record.train_seconds, "tokens": None, "valid_ppl": record.valid_ppl}
     ]
-    record.logprobs = save_log_probs(out_dir, record.run_id, valid_mix, test_mix)
+    record.logprobs = save_log_probs(
+        out_dir, record.run_id, valid_mix.log_probs, test_mix.log_probs
+    )
     record.sentences = save_sentence_nll(out_dir, record.run_id, sentences)
     return record
 
@@ -139,10 +152,12 @@ def run_mixes(
     specs: tuple[MixSpec, ...], out_dir: Path, suite: str, resume: bool = False
 ) -> list[dict]:
     """Each mix of a suite, from the runs in `out_dir`; with `resume`, ok mixes are kept."""
-    jsonl = Path(out_dir) / "runs.jsonl"
+    jsonl = Path(out_dir) / RECORDS_FILE
     if not specs or not jsonl.exists():
         return []
-    records = read_records(jsonl)
+    # Only this machine's runs: a mix's cost is the sum of its parts' seconds.
+    here = this_machine()["id"]
+    records = [r for r in read_records(jsonl) if machine_id(r) == here]
     done = latest_by_config(records) if resume else {}
     out = []
     for spec in specs:

@@ -20,7 +20,7 @@ from .errors import UsageError
 from .models.base import Budget
 from .models.registry import ResolvedModel, resolve
 from .protocol import MODES
-from .results import config_hash
+from .records import config_hash
 from .settings import coerce
 
 DEVICES = ("cpu", "cuda", "auto")

@@ -2,28 +2,46 @@
 
 A crash, NaN or out-of-memory kill in one run becomes a `failed` record and the suite goes on;
 records already appended are never rewritten.
+Ctrl-C or SIGTERM stops the suite after the running worker has recorded its run as
+`interrupted` (training ends, the best state so far is evaluated); resume reruns it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import re
+import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
+from contextlib import nullcontext
 from dataclasses import asdict, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
+from . import measure, records
+from .errors import DiskFull
 from .execute import base_record
+from .hostlock import folder_lock, timed_run_lock
 from .plan import PlannedRun
 from .progress import SuiteDisplay
-from .results import RunRecord, append_record, latest_by_config, read_records, restore
+from .records import (
+    RECORDS_FILE,
+    RunRecord,
+    append_record,
+    latest_by_config,
+    machine_id,
+    read_records,
+    restore,
+)
 
 RESULTS_ROOT = Path("results")
-RECORDS_FILE = "runs.jsonl"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 # glibc's malloc returns big blocks to the OS and maps them afresh, so every training step's
 # logits (28 MB for the pytorch/examples LSTM) page-fault in again: about 15% of a CPU step.
@@ -41,15 +59,20 @@ def default_out_dir(suite: str, root: Path = RESULTS_ROOT) -> Path:
 
 
 def latest_out_dir(suite: str, root: Path = RESULTS_ROOT) -> Path | None:
-    """The newest output folder of `suite` on this host, for `--resume` without `--out`."""
-    candidates = sorted((root / suite).glob(f"{_host()}-*/{RECORDS_FILE}"))
-    return candidates[-1].parent if candidates else None
+    """The newest output folder of `suite` on this host holding records of this machine, for
+    `--resume` without `--out`. A folder of a look-alike host (same name, another CPU) is not
+    resumed: its timings are another machine's."""
+    here = measure.machine_fingerprint()["id"]
+    candidates = [
+        path.parent
+        for path in sorted((root / suite).glob(f"{_host()}-*/{RECORDS_FILE}"))
+        if any(machine_id(r) == here for r in read_records(path, quiet=True))
+    ]
+    return candidates[-1] if candidates else None
 
 
 def make_run_id(run: PlannedRun) -> str:
-    corpus = re.sub(r"[^A-Za-z0-9]+", "_", Path(run.spec.corpus).name).strip("_") or "corpus"
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")[:-3]
-    return f"{corpus}.{run.spec.model}.{run.spec.mode}.{run.config_hash[:8]}.{stamp}"
+    return records.make_run_id(run.spec.corpus, run.spec.model, run.spec.mode, run.config_hash)
 
 
 def child_env(threads: int) -> dict:
@@ -57,14 +80,91 @@ def child_env(threads: int) -> dict:
     for name in THREAD_VARIABLES:
         env[name] = str(threads)
     env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
+    env["PYTHONUNBUFFERED"] = "1"  # the log keeps everything up to a kill
     return env
 
 
+STOP_WAIT_SECONDS = 120.0  # an interrupted worker evaluates its best state, then records it
+ABORT_WAIT_SECONDS = 10.0  # after a second Ctrl-C it only writes what it has
+
+
+class SuiteInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during a run: `record` is what its worker measured, appended
+    before the suite stops."""
+
+    def __init__(self, record: RunRecord):
+        super().__init__()
+        self.record = record
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM to the suite stops it as Ctrl-C does: the running worker records its run."""
+
+    def handle(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+JOB_PREFIX = "lmbench-job-"  # then the suite process's pid: a dead owner's folder is stale
+
+
+def job_folder() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix=f"{JOB_PREFIX}{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_jobs() -> None:
+    """Job folders whose suite process died without cleaning up (SIGKILL)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{JOB_PREFIX}*"):
+        pid = folder.name[len(JOB_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def stop_child(child: subprocess.Popen, on_event) -> int:
+    """Forward the interrupt and wait (bounded) while the worker evaluates and records its run;
+    a second Ctrl-C asks it to abort; past the waits, kill it."""
+    on_event({"phase": "stopping"})
+    for wait in (STOP_WAIT_SECONDS, ABORT_WAIT_SECONDS):
+        try:
+            child.send_signal(signal.SIGINT)
+            child.communicate(timeout=wait)
+            return child.returncode
+        except KeyboardInterrupt:
+            continue
+        except subprocess.TimeoutExpired:
+            break
+    child.kill()
+    child.wait()
+    return child.returncode
+
+
 def run_in_child(run: PlannedRun, run_id: str, out_dir: Path, data_dir, on_event) -> RunRecord:
+    """The run's record from its worker process. Ctrl-C: the worker stops training, records
+    what it measured, and `SuiteInterrupted` carries that record."""
     logs = out_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{run_id}.log"
-    with tempfile.TemporaryDirectory(prefix="lmbench-") as tmp:
+    stopped = False
+    with job_folder() as tmp:
         job_path, record_path = Path(tmp) / "job.json", Path(tmp) / "record.json"
         job_path.write_text(
             json.dumps(
@@ -77,6 +177,7 @@ def run_in_child(run: PlannedRun, run_id: str, out_dir: Path, data_dir, on_event
                     "config_hash": run.config_hash,
                     "target_ppl": run.target_ppl,
                     "target_source": run.target_source,
+                    "parent_pid": os.getpid(),  # the worker dies with it
                 }
             )
         )
@@ -87,6 +188,7 @@ def run_in_child(run: PlannedRun, run_id: str, out_dir: Path, data_dir, on_event
                 stderr=log,
                 text=True,
                 env=child_env(run.threads),
+                start_new_session=True,  # a terminal's Ctrl-C reaches it once, through us
             )
             try:
                 for line in child.stdout:
@@ -95,15 +197,32 @@ def run_in_child(run: PlannedRun, run_id: str, out_dir: Path, data_dir, on_event
                     except json.JSONDecodeError:
                         log.write(line)
                 returncode = child.wait()
-            except BaseException:  # Ctrl-C: stop the child too; appended records stay
+            except KeyboardInterrupt:
+                returncode, stopped = stop_child(child, on_event), True
+            except BaseException:
                 child.kill()
                 child.wait()
                 raise
         if record_path.exists():
-            return RunRecord(**json.loads(record_path.read_text()))
+            record = RunRecord(**json.loads(record_path.read_text()))
+        else:
+            record = lost_record(run, run_id, returncode, log_path, stopped)
+    if stopped:
+        raise SuiteInterrupted(record)
+    return record
+
+
+def lost_record(
+    run: PlannedRun, run_id: str, returncode: int, log_path: Path, stopped: bool = False
+) -> RunRecord:
+    """A `failed` record for a worker that died before writing one, with its last log line;
+    `interrupted` when we stopped it (killed past the wait, or before it could record)."""
     record = base_record(run, run_id)
     lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
-    if returncode < 0:
+    if stopped:
+        record.status = "interrupted"
+        reason = f"stopped by Ctrl-C or SIGTERM, exit {returncode}"
+    elif returncode < 0:
         # SIGKILL is what the kernel's out-of-memory killer sends; others came from outside
         hint = " (out of memory?)" if -returncode == 9 else ""
         reason = f"killed by signal {-returncode}{hint}"
@@ -114,29 +233,31 @@ def run_in_child(run: PlannedRun, run_id: str, out_dir: Path, data_dir, on_event
     return record
 
 
-TARGET_MODEL = "kn5"
-
-
-def with_target(run: PlannedRun, records: list[dict]) -> PlannedRun:
-    """`run` with the time-to-target yardstick: the valid perplexity of the newest ok `kn5` run
-    on the same corpus and mode among `records` (a suite lists kn5 first)."""
-    matches = [
-        r
-        for r in records
-        if r["model"] == TARGET_MODEL
-        and r["status"] == "ok"
-        and (r["corpus"], r["mode"]) == (run.spec.corpus, run.spec.mode)
-        and not (r.get("extra") or {}).get("eval_slice_tokens")
-        and not (r.get("budget") or {}).get("limit")
-    ]
-    if not matches:
+def with_target(run: PlannedRun, earlier: list[dict]) -> PlannedRun:
+    """`run` with its time-to-target yardstick (records.target_run) among `earlier` records."""
+    target = records.target_run(dataclasses.asdict(base_record(run, "")), earlier)
+    if target is None:
         return run
-    best = matches[-1]
     return replace(
         run,
-        target_ppl=best["valid_ppl"],
-        target_source=f"{TARGET_MODEL} valid perplexity, run {best['run_id']}",
+        target_ppl=target["valid_ppl"],
+        target_source=f"{records.TARGET_MODEL} valid perplexity, run {target['run_id']}",
     )
+
+
+def resumable(existing: list[dict], display: SuiteDisplay) -> dict[str, dict]:
+    """The ok or skipped records of this machine, latest per config: what resume keeps.
+    Records of another fingerprint (or none: v1) are measured afresh, and the display says so."""
+    here = measure.machine_fingerprint()
+    mine = [r for r in existing if machine_id(r) == here["id"]]
+    others = {machine_id(r): r.get("machine") for r in existing if machine_id(r) != here["id"]}
+    for fingerprint in others.values():
+        display.note(
+            f"not resumed: records of {measure.describe_machine(fingerprint)}; this machine is "
+            f"{measure.describe_machine(here)}, its runs are measured afresh"
+        )
+    latest = latest_by_config(mine)
+    return {h: r for h, r in latest.items() if r["status"] in ("ok", "skipped")}
 
 
 def run_planned(
@@ -145,26 +266,41 @@ def run_planned(
     data_dir=None,
     resume: bool = False,
     display: SuiteDisplay | None = None,
+    wait: bool = True,
 ) -> list[dict]:
-    """Execute `runs` in order; with `resume`, keep earlier ok/skipped records of the same config."""
+    """Execute `runs` in order; with `resume`, keep earlier ok/skipped records of the same config.
+    Holds OUT/.lock (another writer there: `Busy`) and, around the run loop, the host-wide
+    timed-run lock (held elsewhere: wait for it, or `Busy` without `wait`)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     jsonl = out_dir / RECORDS_FILE
+    remove_stale_jobs()
     existing = read_records(jsonl) if jsonl.exists() else []
-    previous = latest_by_config(existing) if resume else {}
-    kept = {h: r for h, r in previous.items() if r["status"] in ("ok", "skipped")}
+    display = display or SuiteDisplay(len(runs))
+    kept = resumable(existing, display) if resume else {}
     todo = [run for run in runs if run.config_hash not in kept]
-    display = display or SuiteDisplay(len(todo))
-    display.total = len(todo)
+    here = measure.machine_fingerprint()["id"]  # the ETA: planned budgets, this machine's timings
+    display.set_plan(todo, [r for r in existing if machine_id(r) == here])
     results: dict[str, dict] = {}
-    with display:
+    host_lock = timed_run_lock(out_dir, wait) if todo else nullcontext()
+    with folder_lock(out_dir), host_lock, display:
         if kept:
             display.note(f"resuming {jsonl}: {len(runs) - len(todo)} runs kept, {len(todo)} to run")
         for index, run in enumerate(todo):
             run = with_target(run, [*existing, *results.values()])
             display.start_run(index, f"{run.spec.corpus} {run.spec.model} {run.spec.mode}")
-            record = run_in_child(run, make_run_id(run), out_dir, data_dir, display.event)
+            try:
+                record = run_in_child(run, make_run_id(run), out_dir, data_dir, display.event)
+            except SuiteInterrupted as stop:  # keep what the worker measured, then stop
+                append_record(jsonl, stop.record)
+                raise
             append_record(jsonl, record)
+            if record.extra.get("disk_full"):  # the next run would fail the same way
+                finished = sum(r["status"] == "ok" for r in read_records(jsonl, quiet=True))
+                raise DiskFull(
+                    f"{record.error}; the {finished} finished runs in {jsonl} are intact: "
+                    "free some space and rerun with --resume"
+                )
             results[run.config_hash] = restore(json.loads(record.to_json()))
             display.end_run(results[run.config_hash])
     return [kept.get(run.config_hash) or results[run.config_hash] for run in runs]

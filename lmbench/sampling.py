@@ -12,7 +12,7 @@ from .errors import DataError
 from .measure import cuda_available
 from .models.base import Budget
 from .models.registry import resolve
-from .results import read_records
+from .records import read_records
 
 
 def find_record(run_id: str, root: Path) -> tuple[dict, Path]:

@@ -3,8 +3,9 @@
 The training split is laid out as `batch_size` parallel columns (pytorch/examples' batchify) and
 walked in chunks of `bptt` tokens; recurrent nets carry their state across chunks, windowed nets
 carry what their window needs. Budgets in epochs, tokens or seconds end training, whichever comes
-first; validation every `eval_every_tokens` (default: each epoch) draws the curve, drives the
-plateau schedule and early stopping, and the best state is restored for the test evaluation.
+first, and a stop signal (`interrupt`) ends it at the next step; validation every
+`eval_every_tokens` (default: each epoch) draws the curve, drives the plateau schedule and early
+stopping, and the best state is restored for the test evaluation.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from . import interrupt
 from .measure import Stopwatch, device_sync
 from .models.base import Budget, EvalHook, FitReport
 from .models.neural.model import IGNORE, NeuralLM
@@ -108,6 +110,7 @@ def make_optimizer(net: torch.nn.Module, config) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
 
 
+@interrupt.polling()  # a stop signal ends training at the next step, not mid-step
 def train_model(
     model: NeuralLM, train: Segments, budget: Budget, on_eval: EvalHook | None = None
 ) -> FitReport:
@@ -212,6 +215,8 @@ def train_model(
                     ended_by = "seconds"
             if token_limit is not None and tokens >= token_limit:
                 ended_by = "tokens" if token_limit == budget.tokens else "epochs"
+            if ended_by is None and interrupt.requested():  # evaluated below, then kept
+                ended_by = "interrupted"
             if on_eval is not None and (
                 tokens // eval_every > (tokens - n) // eval_every or ended_by
             ):

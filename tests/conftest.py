@@ -59,3 +59,9 @@ def segments(lines: list[list[int]], mode: str, vocab_size: int):
     ids = np.array([t for line in lines for t in (*line, 0)], dtype=np.int32)
     eos = np.cumsum([len(line) + 1 for line in lines]) - 1
     return make_segments(ids, eos, mode, eos=0, bos=vocab_size)
+
+
+@pytest.fixture(autouse=True)
+def private_locks(tmp_path, monkeypatch):
+    """Tests never wait behind (or block) a real suite's host-wide timed-run lock."""
+    monkeypatch.setenv("LMBENCH_LOCK_DIR", str(tmp_path / "locks"))

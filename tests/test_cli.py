@@ -10,7 +10,7 @@ from lmbench.cli import main
 from lmbench.corpora import fetch
 from lmbench.errors import UsageError
 from lmbench.plan import _resolve_device
-from lmbench.results import read_records
+from lmbench.records import read_records
 
 from .conftest import write_corpus
 

@@ -4,7 +4,7 @@ import pytest
 
 from lmbench.cli import main
 from lmbench.compare import judge
-from lmbench.results import RunRecord
+from lmbench.records import RunRecord
 
 
 def rec(family="ngram", ppl=100.0, rate=1000.0, sort=50.0, seconds=5.0, status="ok"):
@@ -46,8 +46,18 @@ def _write(folder, records):
             f.write(json.dumps(RunRecord(**r).__dict__) + "\n")
 
 
-def _suite(ngram_ppl=141.0, lstm_ppl=120.0, lstm_rate=9000.0, matmul=200.0):
-    common = {"suite": "quick", "corpus": "ptb", "mode": "stream", "status": "ok"}
+AMD = {"cpu": "AMD EPYC", "isa": ["avx2", "avx512f"], "cores": 2, "memory_gib": 24, "id": "amd"}
+XEON = {**AMD, "cpu": "Intel(R) Xeon(R) Processor", "isa": ["avx2", "amx_tile"], "id": "xeon"}
+
+
+def _suite(ngram_ppl=141.0, lstm_ppl=120.0, lstm_rate=9000.0, matmul=200.0, machine=AMD):
+    common = {
+        "suite": "quick",
+        "corpus": "ptb",
+        "mode": "stream",
+        "status": "ok",
+        "machine": machine,
+    }
     return [
         common
         | {
@@ -94,3 +104,65 @@ def test_compare_command_exit_codes(tmp_path, capsys, changes, code):
     out = capsys.readouterr().out
     assert "2 configs compared" in out
     assert ("REGRESSION" in out) is bool(code)
+
+
+def test_other_machine_judges_count_models_only(tmp_path, capsys):
+    """A Xeon run against an AMD baseline: the count model's perplexity is still exact (a
+    change fails), the LSTM's perplexity and every throughput are not judged, and the table
+    says how to record this machine's baseline."""
+    _write(tmp_path / "base", _suite(machine=AMD))
+    _write(tmp_path / "slow", _suite(lstm_ppl=130.0, lstm_rate=5000.0, machine=XEON))
+    assert main(["compare", str(tmp_path / "base"), str(tmp_path / "slow")]) == 0
+    out = capsys.readouterr().out
+    assert "not judged: no base of this machine" in out and "--record-baseline" in out
+    _write(tmp_path / "changed", _suite(ngram_ppl=141.5, machine=XEON))
+    assert main(["compare", str(tmp_path / "base"), str(tmp_path / "changed")]) == 1
+
+
+def test_baseline_of_several_machines_uses_this_ones(tmp_path):
+    """A baseline folder with an AMD and a Xeon file: each new run meets its own machine's."""
+    _write(tmp_path / "base" / "amd", _suite(lstm_rate=9000.0, machine=AMD))
+    _write(tmp_path / "base" / "xeon", _suite(lstm_rate=5000.0, machine=XEON))
+    _write(tmp_path / "new", _suite(lstm_rate=5000.0, machine=XEON))
+    assert main(["compare", str(tmp_path / "base"), str(tmp_path / "new")]) == 0
+    _write(tmp_path / "new_amd", _suite(lstm_rate=5000.0, machine=AMD))
+    assert main(["compare", str(tmp_path / "base"), str(tmp_path / "new_amd")]) == 1
+
+
+def test_garbage_sides_are_usage_errors(tmp_path, capsys):
+    """Exit 2 with one line for each broken side; exit 1 is kept for regressions."""
+    _write(tmp_path / "base", _suite())
+    base = str(tmp_path / "base")
+    (tmp_path / "text").mkdir()
+    (tmp_path / "text" / "runs.jsonl").write_text("not json at all\n")
+    (tmp_path / "list").mkdir()
+    (tmp_path / "list" / "runs.jsonl").write_text("[1, 2, 3]\n")
+    (tmp_path / "binary").mkdir()
+    (tmp_path / "binary" / "runs.jsonl").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "runs.jsonl").write_text("")
+    (tmp_path / "nohash").mkdir()
+    (tmp_path / "nohash" / "runs.jsonl").write_text('{"config_hash": "x", "status": "ok"}\n')
+    for side in ("missing", "text", "list", "binary", "empty", "nohash"):
+        assert main(["compare", base, str(tmp_path / side)]) == 2, side
+        assert main(["compare", str(tmp_path / side), base]) == 2, side
+        err = capsys.readouterr().err.strip()
+        assert err.count("lmbench: error: compare:") == 2 and "Traceback" not in err, err
+
+
+def test_missing_config_fails_unless_allowed(tmp_path, capsys):
+    _write(tmp_path / "base", _suite())
+    _write(tmp_path / "new", _suite()[:1])  # the LSTM run is absent
+    assert main(["compare", str(tmp_path / "base"), str(tmp_path / "new")]) == 1
+    assert "MISSING from new" in capsys.readouterr().out
+    args = ["compare", str(tmp_path / "base"), str(tmp_path / "new"), "--allow-missing"]
+    assert main(args) == 0
+
+
+def test_interrupted_runs_are_ignored(tmp_path):
+    _write(tmp_path / "base", _suite())
+    new = _suite()
+    new[1] = new[1] | {"status": "interrupted", "test_ppl": 999.0}
+    _write(tmp_path / "new", new)
+    args = ["compare", str(tmp_path / "base"), str(tmp_path / "new"), "--allow-missing"]
+    assert main(args) == 0

@@ -274,3 +274,24 @@ def test_a_suites_gpu_run_is_skipped_without_cuda(tiny_corpus, tmp_path):
     assert run.device == "cuda"
     record = execute(run, "gpu-run", tmp_path)
     assert record.status == "skipped" and "CUDA is not available" in record.error
+
+
+class _Payload:
+    """Any pickled object beyond tensors and plain containers: weights_only refuses it."""
+
+    def __reduce__(self):
+        return (print, ("a checkpoint ran code",))
+
+
+def test_checkpoints_load_weights_only(tmp_path):
+    """A checkpoint round-trips, and one carrying a pickled callable is refused rather than run
+    (torch.load(weights_only=True)): `lmbench sample --run` may read a shared results folder."""
+    model = build("lstm", 20, hidden=8)
+    assert model.save(tmp_path / "good.pt")
+    other = build("lstm", 20, seed=1, hidden=8)
+    assert other.load(tmp_path / "good.pt")
+    for name, tensor in model.net.state_dict().items():
+        assert torch.equal(tensor, other.net.state_dict()[name])
+    torch.save({"config": {}, "state_dict": _Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(Exception, match="[Ww]eights only"):
+        other.load(tmp_path / "evil.pt")

@@ -2,24 +2,30 @@
 
 import json
 import math
+import re
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lmbench.cli import main
 from lmbench.execute import sentence_nll
+from lmbench.measure import this_machine
 from lmbench.mix import MixSpec, best_weight, mix_log_probs, run_mixes
-from lmbench.reference import parse_duration
+from lmbench.records import RunRecord
+from lmbench.reference import hardware, parse_duration, reference_dir
+from lmbench.report import tables
 from lmbench.report.figures import crossovers, power_law
-from lmbench.report.runs import ratio_interval
-from lmbench.results import RunRecord
+from lmbench.report.runs import Runs, how_to_fill, ratio_interval
+from lmbench.suites import PERPLEXITY_VS_TIME, SECTIONS, SUITES, suites_feeding
 
 N_SENTENCES, LENGTH = 400, 20
 
 
-def _record(folder, model, family, ppl, rng, suite="history", **fields):
+def _record(folder, model, family, ppl, rng, suite="history", tag="", **fields):
     """A finished run with per-token log-probs (valid, test) and per-sentence NLLs on disk."""
-    run_id = f"ptb.{model}.stream.{suite}"
+    run_id = f"ptb.{model}.stream.{suite}{tag}"
     tokens = N_SENTENCES * LENGTH
     logs = {}
     for split in ("valid", "test"):
@@ -32,7 +38,7 @@ def _record(folder, model, family, ppl, rng, suite="history", **fields):
     np.save(folder / "sentences" / f"{run_id}.npy", sentence_nll(logs["test"], targets, 0))
     record = RunRecord(
         run_id=run_id,
-        config_hash=run_id,
+        config_hash=fields.pop("config_hash", run_id),
         suite=suite,
         corpus="ptb",
         corpus_sha256="x",
@@ -42,7 +48,7 @@ def _record(folder, model, family, ppl, rng, suite="history", **fields):
         family=family,
         device="cpu",
         device_name="test CPU",
-        status="ok",
+        status=fields.pop("status", "ok"),
         budget={"kind": "none", "limit": None, "ended_by": "data"},
         train_seconds=fields.pop("train_seconds", 1.0),
         train_tokens=1000,
@@ -58,6 +64,7 @@ def _record(folder, model, family, ppl, rng, suite="history", **fields):
         sentences=f"sentences/{run_id}.npy",
         samples=[f"a sample of {model}"],
         curve=[{"seconds": 1.0, "tokens": 1000, "valid_ppl": float(np.exp(-logs["valid"].mean()))}],
+        machine=fields.pop("machine", this_machine()),  # measured here, unless a test says not
         **fields,
     )
     with open(folder / "runs.jsonl", "a") as f:
@@ -129,8 +136,6 @@ def test_power_law_fit_recovers_its_parameters_and_the_crossover():
                 "high": 3e6,
             }
         )
-    import pandas as pd
-
     (cross,) = crossovers(pd.DataFrame(fits))
     d = cross["crossover tokens"]
     assert (1e40 / d) ** 0.05 == pytest.approx((1e26 / d) ** 0.08, rel=1e-9)
@@ -203,3 +208,87 @@ def test_report_has_every_section_and_lists_failures(tmp_path):
 def test_report_of_a_missing_folder_is_a_usage_error(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nope")]) == 2
     assert "no such results folder" in capsys.readouterr().err
+
+
+def _fingerprint(cpu, cores, id_):
+    return {"cpu": cpu, "isa": ["avx2"], "cores": cores, "memory_gib": 8, "gpu": None, "id": id_}
+
+
+def test_a_folder_of_two_machines_gives_two_gap_tables_each_divided_by_its_own_kn5(tmp_path):
+    rng = np.random.default_rng(4)
+    slow, fast = _fingerprint("Slow CPU", 2, "aaaaaaaaaaaa"), _fingerprint("Fast CPU", 64, "b" * 12)
+    # the same configs measured on two machines, in one results file; each machine's kn5 comes
+    # first, so the newest kn5 of the file is the fast one's
+    for machine, kn5_s, lstm_s, kn5_ms, lstm_ms in (
+        (slow, 0.2, 540, 0.005, 0.5),
+        (fast, 0.05, 60, 0.002, 0.02),
+    ):
+        tag = machine["cpu"][0]
+        flops = {"flops_per_token": 1.5e7, "train_flops": 1.5e7 * 5e6}
+        for model, family, ppl, seconds, latency, more in (
+            ("kn5", "ngram", 140.0, kn5_s, kn5_ms, {}),
+            ("lstm", "lstm", 115.0, lstm_s, lstm_ms, flops),
+        ):
+            _record(
+                tmp_path,
+                model,
+                family,
+                ppl,
+                rng,
+                tag=tag,
+                config_hash=model,
+                machine=machine,
+                train_seconds=seconds,
+                latency=latency,
+                **more,
+            )
+    # an interrupted kn5 on the slow machine, newest of all: never a row, never a yardstick
+    _record(
+        tmp_path,
+        "kn5",
+        "ngram",
+        900.0,
+        rng,
+        tag="I",
+        config_hash="kn5-cut",
+        machine=slow,
+        train_seconds=1e-6,
+        latency=1e-6,
+        status="interrupted",
+    )
+    runs = Runs.load(tmp_path)
+    assert len(runs.records) == 5  # another machine's run of a config is not a retry of it
+    rows = tables.gap_rows(runs)
+    assert len(rows) == 4 and set(rows["machine_id"]) == {slow["id"], fast["id"]}
+    lstm = rows[rows["model"] == "lstm"].set_index("machine_id")
+    assert lstm.loc[slow["id"], "time_ratio"] == pytest.approx(540 / 0.2)
+    assert lstm.loc[fast["id"], "time_ratio"] == pytest.approx(60 / 0.05)
+    assert lstm.loc[slow["id"], "latency_ratio"] == pytest.approx(0.5 / 0.005)
+    assert lstm.loc[fast["id"], "latency_ratio"] == pytest.approx(0.02 / 0.002)
+    text = tables.gap_table(runs)
+    assert text.count("### ptb, stream mode, cpu") == 2
+    assert "Measured on Slow CPU (avx2), 2 cores" in text and "Fast CPU (avx2), 64 cores" in text
+    assert "2,700x the training time" in text and "1,200x the training time" in text
+    for crossed in ("10,800x", "300x", "250x", "4x"):  # one machine's seconds by the other's
+        assert crossed not in text
+    # the per-run tables of seconds name each row's machine once the runs span several
+    eras = hardware(reference_dir(None))
+    for shown in (tables.throughput_table(runs), tables.cost_table(runs, eras)):
+        assert "Slow CPU, 2 cores [aaaaaaaaaaaa]" in shown and "Fast CPU, 64 cores" in shown
+
+
+def test_every_report_section_is_fed_and_the_report_names_no_suite():
+    for section in SECTIONS:
+        assert suites_feeding(section), f"no suite feeds the report's {section!r} section"
+    # preference is declaration order: the published schedules before the main job
+    assert suites_feeding("reproduction")[:2] == ("reproduce", "history")
+    assert how_to_fill(PERPLEXITY_VS_TIME, "cuda") == "`lmbench run --suite reversal`"
+    report = Path(tables.__file__).parent
+    for path in sorted(report.glob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if "not a suite" in line:  # a column that happens to share a suite's name
+                continue
+            for name in SUITES:
+                assert not re.search(rf"[\"']{re.escape(name)}[\"']", line), (
+                    f"{path.name}:{number} names the suite {name!r}: declare it in Suite.feeds"
+                )

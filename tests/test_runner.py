@@ -2,7 +2,7 @@
 
 from lmbench.plan import RunSpec, plan
 from lmbench.progress import SuiteDisplay
-from lmbench.results import read_records
+from lmbench.records import read_records
 from lmbench.runner import run_planned
 
 from .conftest import write_corpus

@@ -3,17 +3,21 @@
 Sections (DESIGN): the gap table with bootstrap intervals, the reproduction table beside the
 published numbers, perplexity vs training time (CPU and GPU panels), scaling and smoothing,
 throughput and MFU, the historical cost projection, samples, and every failed or skipped run.
-A section whose suite has not been run says which command fills it.
+A section none of whose suites has been run says which command fills it: the suites that feed
+each section are their own declaration (`lmbench.suites`, `Suite.feeds`), never named here.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..measure import describe_machine
+from ..records import machine_id
 from ..reference import hardware, published, reference_dir
+from ..suites import PERPLEXITY_VS_TIME, SCALING, SMOOTHING
 from . import figures, tables
 from .markdown import table
-from .runs import BOOTSTRAP_SAMPLES, Runs
+from .runs import BOOTSTRAP_SAMPLES, Runs, how_to_fill
 
 FIGURES = "figures"
 
@@ -22,9 +26,13 @@ def _sources(runs: Runs) -> list[str]:
     folders = sorted({str(Path(r["source_file"]).parent) for r in runs.records})
     devices = sorted({r.get("device_name") or r.get("device") or "?" for r in runs.ok()})
     commits = sorted({(r.get("env") or {}).get("git_commit") or "?" for r in runs.records})
+    machines = {machine_id(r): r.get("machine") for r in runs.ok()}
+    named = [] if set(machines) <= {None} else ["", "Machines (fingerprints):", ""]
     return [
         f"{len(runs.records)} runs from {', '.join(f'`{f}`' for f in folders)}; devices: "
         f"{', '.join(devices)}; commits: {', '.join(c[:10] for c in commits)}.",
+        *named,
+        *(f"- {describe_machine(machines[m])}" for m in sorted(machines, key=str) if named),
     ]
 
 
@@ -69,14 +77,14 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
     if not measured.get("cuda"):
         lines.append(
             "No GPU run is in these results: the GPU panel shows the published GPU-era runs "
-            "(their reported training times) instead. `lmbench run --suite reversal` on a "
-            "machine with CUDA fills it. The published GPU-era runs:"
+            f"(their reported training times) instead. {how_to_fill(PERPLEXITY_VS_TIME, 'cuda')} "
+            "on a machine with CUDA fills it. The published GPU-era runs:"
         )
         lines += ["", tables.gpu_era_table(pub)]
     lines += ["", "## 4. Scaling and smoothing", "", "### Scaling: where is the crossover?", ""]
     fits, points = figures.scaling(runs, figure_dir / "scaling.png")
     if fits.empty:
-        lines.append("_Not run yet: `lmbench run --suite scaling`._")
+        lines.append(f"_Not run yet: {how_to_fill(SCALING)}._")
     else:
         measured_table = points.pivot_table(
             index=["corpus", "train tokens"], columns="model", values="test ppl", sort=False
@@ -122,7 +130,7 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
             tables.smoothing_table(runs),
         ]
     else:
-        lines.append("_Not run yet: `lmbench run --suite smoothing`._")
+        lines.append(f"_Not run yet: {how_to_fill(SMOOTHING)}._")
     lines += ["", "## 5. Throughput and model FLOP utilisation", ""]
     if figures.throughput(runs, figure_dir / "throughput.png"):
         lines.append(figure("throughput.png", "training tokens/s and MFU"))

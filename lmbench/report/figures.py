@@ -17,9 +17,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from ..records import NEURAL_FAMILIES, TARGET_MODEL, is_full_data, machine_id  # noqa: E402
 from ..reference import parse_duration  # noqa: E402
-from .runs import REFERENCE_MODEL, Runs, is_full_data, smoothing_rows  # noqa: E402
-from .tables import GAP_SUITES, NEURAL_FAMILIES, published_gpu_runs  # noqa: E402
+from ..suites import PERPLEXITY_VS_TIME, SCALING, SMOOTHING  # noqa: E402
+from .runs import METHOD, Runs, several_machines, smoothing_rows  # noqa: E402
+from .tables import published_gpu_runs  # noqa: E402
 
 DPI = 110
 DEVICES = {"cpu": "CPU", "cuda": "GPU"}
@@ -31,10 +33,17 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def _curve_points(run: dict) -> list[dict]:
+def _on_machine(label: str, run: dict, several: bool) -> str:
+    """`label`, with the run's machine id where a figure holds runs of several machines: their
+    seconds are never drawn as one series."""
+    return f"{label} [{machine_id(run) or 'v1'}]" if several else label
+
+
+def _curve_points(run: dict, several_machines: bool = False) -> list[dict]:
     points = run.get("curve") or [{"seconds": run["train_seconds"], "valid_ppl": run["valid_ppl"]}]
+    model = _on_machine(run["model"], run, several_machines)
     return [
-        {"model": run["model"], "seconds": p["seconds"], "valid ppl": p["valid_ppl"]}
+        {"model": model, "seconds": p["seconds"], "valid ppl": p["valid_ppl"]}
         for p in points
         if p.get("seconds") and p.get("valid_ppl") and math.isfinite(p["valid_ppl"])
     ]
@@ -44,7 +53,7 @@ def perplexity_vs_time(runs: Runs, published: pd.DataFrame, path: Path, corpus="
     """Valid perplexity against training seconds, one curve per model, CPU and GPU panels."""
     chosen = [
         r
-        for r in runs.ok(GAP_SUITES)
+        for r in runs.ok(PERPLEXITY_VS_TIME)
         if r["corpus"] == corpus
         and r["mode"] == "stream"
         and is_full_data(r)
@@ -61,8 +70,8 @@ def perplexity_vs_time(runs: Runs, published: pd.DataFrame, path: Path, corpus="
             xlabel="training seconds",
             title=f"{corpus.upper()}, {label}",
         )
-        kn5 = [r for r in on_device if r["model"] == REFERENCE_MODEL] or [
-            r for r in chosen if r["model"] == REFERENCE_MODEL
+        kn5 = [r for r in on_device if r["model"] == TARGET_MODEL] or [
+            r for r in chosen if r["model"] == TARGET_MODEL
         ]
         if kn5:
             ax.axhline(kn5[-1]["valid_ppl"], color="black", ls="--", lw=1)
@@ -74,7 +83,8 @@ def perplexity_vs_time(runs: Runs, published: pd.DataFrame, path: Path, corpus="
                 fontsize=8,
             )
         if on_device:
-            points = pd.DataFrame([p for r in on_device for p in _curve_points(r)])
+            several = several_machines(on_device)
+            points = pd.DataFrame([p for r in on_device for p in _curve_points(r, several)])
             sns.lineplot(points, x="seconds", y="valid ppl", hue="model", marker="o", ax=ax)
             reached = []
             for run in on_device:
@@ -152,7 +162,7 @@ def scaling(runs: Runs, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             "test ppl": r["test_ppl"],
             "train seconds": r["train_seconds"],
         }
-        for r in runs.ok(("scaling",))
+        for r in runs.ok(SCALING)
     ]
     if not rows:
         return pd.DataFrame(), pd.DataFrame()
@@ -205,7 +215,7 @@ def scaling(runs: Runs, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(fits), frame
 
 
-def crossovers(fits: pd.DataFrame, reference: str = REFERENCE_MODEL) -> list[dict]:
+def crossovers(fits: pd.DataFrame, reference: str = TARGET_MODEL) -> list[dict]:
     """Where each neural fit meets the reference's: the data size beyond which it wins."""
     out = []
     for corpus, group in fits.groupby("corpus") if not fits.empty else []:
@@ -237,8 +247,8 @@ def smoothing(runs: Runs, path: Path) -> bool:
         return False
     frame = pd.DataFrame(rows)
     fig, ax = plt.subplots(figsize=(8, 5))
-    sns.lineplot(frame, x="order", y="test ppl", hue="smoothing", marker="o", ax=ax)
-    for r in runs.ok(("smoothing",)):
+    sns.lineplot(frame, x="order", y="test ppl", hue=METHOD, marker="o", ax=ax)
+    for r in runs.ok(SMOOTHING):
         if r["family"] == "baseline":
             ax.axhline(r["test_ppl"], color="grey", ls=":", lw=1)
             ax.annotate("uniform", (1, r["test_ppl"]), va="bottom", fontsize=8)
@@ -248,15 +258,20 @@ def smoothing(runs: Runs, path: Path) -> bool:
 
 
 def throughput(runs: Runs, path: Path) -> bool:
+    chosen = [
+        r
+        for r in runs.ok(PERPLEXITY_VS_TIME)  # the same-budget runs on each device
+        if r["corpus"] == "ptb" and r["mode"] == "stream" and r.get("train_tokens_per_s")
+    ]
+    several = several_machines(chosen)
     rows = [
         {
             "model": r["model"],
-            "device": DEVICES.get(r["device"], r["device"]),
+            "device": _on_machine(DEVICES.get(r["device"], r["device"]), r, several),
             "train tokens/s": r["train_tokens_per_s"],
             "MFU": r.get("mfu"),
         }
-        for r in runs.ok(GAP_SUITES)
-        if r["corpus"] == "ptb" and r["mode"] == "stream" and r.get("train_tokens_per_s")
+        for r in chosen
     ]
     if not rows:
         return False

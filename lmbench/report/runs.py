@@ -1,5 +1,8 @@
-"""The runs a report draws on: the latest record per config, their kn5 yardsticks, and
-sentence-level bootstrap intervals for perplexity ratios."""
+"""The runs a report draws on: the latest record per config, their kn5 yardsticks (measured on
+the same machine), and sentence-level bootstrap intervals for perplexity ratios.
+
+Which suites feed which section is the suites' own declaration (`Suite.feeds`): nothing here or
+in the tables and figures names a suite."""
 
 from __future__ import annotations
 
@@ -11,24 +14,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..results import load_records
+from ..records import load_records, machine_id, target_run
+from ..suites import SMOOTHING, SUITES, suites_feeding
 
-REFERENCE_MODEL = "kn5"
 BOOTSTRAP_SAMPLES = 2000
+METHOD = "smoothing"  # the smoothing table's column: a method (kn, wb, ...), not a suite
 CONFIDENCE = 0.95
 
 
 @dataclass
 class Runs:
-    """Every run found under the report's folders (latest record of each config hash)."""
+    """Every run found under the report's folders (latest record of each config hash and
+    machine)."""
 
     records: list[dict]
 
     @classmethod
     def load(cls, *paths: Path) -> Runs:
-        """The latest record of each config in each results file: suites may share a config
-        (every suite runs kn5 first), and each keeps its own row."""
-        latest = {(r["source_file"], r["config_hash"]): r for r in load_records(*paths)}
+        """The latest record of each config in each results file and machine: suites may share
+        a config (every suite runs kn5 first), and each keeps its own row; a run on another
+        machine is a measurement of its own, not a retry."""
+        latest = {
+            (r["source_file"], machine_id(r), r["config_hash"]): r for r in load_records(*paths)
+        }
         return cls(list(latest.values()))
 
     def frame(self) -> pd.DataFrame:
@@ -38,33 +46,46 @@ class Runs:
         frame["budget_label"] = [budget_label(r) for r in self.records]
         return frame
 
-    def ok(self, suites: tuple[str, ...] | None = None) -> list[dict]:
+    def ok(self, section: str | None = None) -> list[dict]:
+        """The ok runs (an interrupted, failed or skipped run is never in a table or figure),
+        of the suites feeding `section` where one is given."""
+        suites = None if section is None else suites_feeding(section)
         return [
             r
             for r in self.records
             if r["status"] == "ok" and (suites is None or r.get("suite") in suites)
         ]
 
-    def reference(self, run: dict) -> dict | None:
-        """The kn5 run a row is compared with: same corpus, mode and test tokens, full data,
-        from the same results file where it has one."""
-        matches = [
-            r
-            for r in self.ok()
-            if r["model"] == REFERENCE_MODEL
-            and (r["corpus"], r["mode"], r["eval_tokens"])
-            == (run["corpus"], run["mode"], run["eval_tokens"])
-            and is_full_data(r)
-        ]
-        same_file = [r for r in matches if r.get("source_file") == run.get("source_file")]
-        return (same_file or matches or [None])[-1]
+    def target(self, run: dict) -> dict | None:
+        """The kn5 run a row is compared with (records.target_run), measured on the same machine:
+        a ratio of seconds or of perplexities never crosses fingerprints (v1 records, which have
+        none, are compared with each other)."""
+        here = machine_id(run)
+        return target_run(run, [r for r in self.ok() if machine_id(r) == here])
 
 
-def is_full_data(record: dict) -> bool:
-    extra = record.get("extra") or {}
-    limit = (record.get("budget") or {}).get("limit") or {}
-    count_slice = record.get("family") in ("ngram", "baseline") and "tokens" in limit
-    return not (extra.get("train_fraction") or extra.get("eval_slice_tokens") or count_slice)
+def several_machines(records: list[dict]) -> bool:
+    """Whether `records` were measured on more than one machine (v1 records count as one)."""
+    return len({machine_id(r) for r in records}) > 1
+
+
+def machine_label(record: dict) -> str:
+    """A short name of the machine that measured a record, for a table column."""
+    fingerprint = record.get("machine")
+    if not fingerprint:
+        return "unknown (a v1 record)"
+    return f"{fingerprint.get('cpu')}, {fingerprint.get('cores')} cores [{fingerprint.get('id')}]"
+
+
+def how_to_fill(section: str, device: str | None = None) -> str:
+    """The command(s) that fill an empty section: its suites (those with a `device` run only,
+    where given)."""
+    names = [
+        name
+        for name in suites_feeding(section)
+        if device is None or any(spec.device == device for spec in SUITES[name].runs)
+    ]
+    return " or ".join(f"`lmbench run --suite {name}`" for name in names)
 
 
 def budget_label(record: dict) -> str:
@@ -109,13 +130,13 @@ def ratio_interval(
 
 
 def smoothing_rows(runs: Runs) -> list[dict]:
-    """The smoothing suite's n-gram runs as (smoothing family, order, test ppl): `kn3` -> kn, 3."""
+    """The smoothing section's n-gram runs as (smoothing family, order, test ppl): `kn3` -> kn, 3."""
     return [
         {
-            "smoothing": re.sub(r"-?\d+$", "", r["model"]),
+            METHOD: re.sub(r"-?\d+$", "", r["model"]),
             "order": (r.get("model_config") or {}).get("order"),
             "test ppl": r["test_ppl"],
         }
-        for r in runs.ok(("smoothing",))
+        for r in runs.ok(SMOOTHING)
         if r["family"] == "ngram"
     ]

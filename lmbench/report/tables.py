@@ -7,11 +7,21 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..measure import describe_machine
+from ..records import NEURAL_FAMILIES, is_full_data, machine_id
+from ..suites import COST, GAP, REPRODUCTION, THROUGHPUT, suites_feeding
 from .markdown import duration, table, times
-from .runs import Runs, budget_label, is_full_data, ratio_interval, smoothing_rows
+from .runs import (
+    METHOD,
+    Runs,
+    budget_label,
+    how_to_fill,
+    machine_label,
+    ratio_interval,
+    several_machines,
+    smoothing_rows,
+)
 
-GAP_SUITES = ("history", "reversal")
-NEURAL_FAMILIES = ("mlp", "rnn", "lstm", "gru", "transformer")
 MiB = 2**20
 
 # Which of our runs answers which published row: (corpus, published model) -> (spec, mode).
@@ -48,20 +58,24 @@ def _ratio(a, b) -> float | None:
 
 
 def gap_rows(runs: Runs) -> pd.DataFrame:
-    """One row per full-data run of the gap suites, with its ratios to the same group's kn5."""
+    """One row per full-data run of the gap section's suites, with its ratios to the kn5 of the
+    same results folder and machine."""
     rows = []
-    for run in runs.ok(GAP_SUITES):
+    for run in runs.ok(GAP):
         if not is_full_data(run):
             continue
-        ref = runs.reference(run)
+        ref = runs.target(run)
         interval = ratio_interval(run, ref) if ref and ref is not run else None
         rows.append(
             {
                 "corpus": run["corpus"],
                 "mode": run["mode"],
                 "device": run["device"],
-                # results/<suite>/<host>-<date>: rows from different machines never share a table
-                "machine": f"{Path(run['source_file']).parent.name}, {run.get('device_name')}",
+                # results/<suite>/<host>-<date>, and the machine's fingerprint (v1: none): rows
+                # from different machines never share a table
+                "folder": f"{Path(run['source_file']).parent.name}, {run.get('device_name')}",
+                "machine_id": machine_id(run) or "",
+                "fingerprint": run.get("machine"),
                 "model": run["model"],
                 "family": run["family"],
                 "test_ppl": run["test_ppl"],
@@ -94,10 +108,11 @@ def _with_interval(ratio, interval) -> str:
 def gap_table(runs: Runs) -> str:
     rows = gap_rows(runs)
     if rows.empty:
-        return "_No history runs: `lmbench run --suite history`._"
+        return f"_No {' or '.join(suites_feeding(GAP))} runs: {how_to_fill(GAP)}._"
     parts = []
-    keys = ["corpus", "mode", "device", "machine"]
-    for (corpus, mode, device, machine), group in rows.groupby(keys, sort=False):
+    machines_in = rows.groupby("folder")["machine_id"].nunique()
+    keys = ["corpus", "mode", "device", "folder", "machine_id"]
+    for (corpus, mode, device, folder, machine), group in rows.groupby(keys, sort=False):
         group = group.sort_values("test_ppl")
         shown = pd.DataFrame(
             {
@@ -121,7 +136,10 @@ def gap_table(runs: Runs) -> str:
                 "budget": group["budget"],
             }
         )
-        parts += [f"### {corpus}, {mode} mode, {device} ({machine})", "", table(shown), ""]
+        parts += [f"### {corpus}, {mode} mode, {device} ({folder})", ""]
+        if machine or machines_in[folder] > 1:  # v1 records alone: no fingerprint to name
+            parts += [f"Measured on {describe_machine(group['fingerprint'].iloc[0])}.", ""]
+        parts += [table(shown), ""]
         parts += _verdicts(group)
     return "\n".join(parts)
 
@@ -151,15 +169,14 @@ def _verdicts(group: pd.DataFrame) -> list[str]:
     return [*lines, ""] if lines else []
 
 
-# Several suites may hold a run of the same spec: the published schedule first, then the main job.
-MATCH_PREFERENCE = ("reproduce", "history", "reversal", "neural")
-
-
 def _our_match(runs: Runs, corpus: str, spec: str, mode: str) -> dict | None:
-    """Our run answering a published row: the preferred suite's newest full-data run."""
+    """Our run answering a published row: the preferred suite's newest full-data run. Several
+    suites may hold a run of the same spec: their declaration order is the preference (the
+    published schedule first, then the main job)."""
+    preference = suites_feeding(REPRODUCTION)
     matches = [
-        (MATCH_PREFERENCE.index(r.get("suite")), -i, r)
-        for i, r in enumerate(runs.ok(MATCH_PREFERENCE))
+        (preference.index(r.get("suite")), -i, r)
+        for i, r in enumerate(runs.ok(REPRODUCTION))
         if (r["corpus"], r["model"], r["mode"]) == (corpus, spec, mode) and is_full_data(r)
     ]
     return min(matches, key=lambda m: m[:2])[2] if matches else None
@@ -213,10 +230,9 @@ def gpu_era_table(published: pd.DataFrame, corpus: str = "ptb") -> str:
 
 
 def throughput_table(runs: Runs) -> str:
+    chosen = [run for run in runs.ok(THROUGHPUT) if run.get("flops_per_token")]
     rows = []
-    for run in runs.ok(GAP_SUITES + ("reproduce", "neural")):
-        if not run.get("flops_per_token"):
-            continue
+    for run in chosen:
         achieved = run["train_flops"] / run["train_seconds"] / 1e9
         rows.append(
             {
@@ -224,6 +240,7 @@ def throughput_table(runs: Runs) -> str:
                 "corpus": run["corpus"],
                 "model": run["model"],
                 "device": run.get("device_name") or run["device"],
+                **({"machine": machine_label(run)} if several_machines(chosen) else {}),
                 "precision": (run.get("extra") or {}).get("compute_dtype", run["dtype"]),
                 "train tok/s": run["train_tokens_per_s"],
                 "eval tok/s": run["eval_tokens_per_s"],
@@ -248,15 +265,15 @@ def cost_table(runs: Runs, hardware: pd.DataFrame) -> str:
             eras.append(
                 (prefix, int(match["year"].iloc[0]), float(match["peak_flops"].iloc[0]), low, high)
             )
+    chosen = [r for r in runs.ok(COST) if r.get("train_flops") and is_full_data(r)]
     rows = []
-    for run in runs.ok(GAP_SUITES + ("reproduce",)):
-        if not run.get("train_flops") or not is_full_data(run):
-            continue
+    for run in chosen:
         row = {
             "corpus": run["corpus"],
             "model": run["model"],
             "budget": budget_label(run),
             "training FLOPs": f"{run['train_flops']:.3g}",
+            **({"machine": machine_label(run)} if several_machines(chosen) else {}),
             "here (measured)": duration(run["train_seconds"]),
         }
         epoch_tokens = (run.get("extra") or {}).get("epoch_tokens")
@@ -279,7 +296,7 @@ def samples_table(runs: Runs) -> str:
             "model": r["model"],
             "sample (30 tokens, temperature 1)": r["samples"][0],
         }
-        for r in runs.ok(GAP_SUITES)
+        for r in runs.ok(GAP)
         if r.get("samples") and is_full_data(r)
     ]
     return table(
@@ -293,9 +310,18 @@ def failures(runs: Runs) -> str:
         return "None."
     return "\n".join(
         f"- `{r.get('suite')}` `{r['corpus']}` `{r['model']}` ({r['mode']}, {r.get('device')}): "
-        f"**{r['status']}**: {r.get('error')}"
+        f"**{r['status']}**: {r.get('error')}{_last_point(r)}"
         for r in bad
     )
+
+
+def _last_point(record: dict) -> str:
+    """An interrupted run's partial curve: where it got to."""
+    curve = record.get("curve") or []
+    if record["status"] != "interrupted" or not curve:
+        return ""
+    last = curve[-1]
+    return f" (last curve point: {last['tokens']:,} tokens, valid ppl {last['valid_ppl']:.2f})"
 
 
 ALL_RUNS_COLUMNS = {
@@ -328,12 +354,12 @@ def all_runs_table(runs: Runs) -> str:
 
 
 def smoothing_table(runs: Runs) -> str:
-    """Test perplexity by smoothing (rows) and order (columns), from the smoothing suite."""
+    """Test perplexity by smoothing method (rows) and order (columns)."""
     rows = smoothing_rows(runs)
     if not rows:
         return ""
     pivot = pd.DataFrame(rows).pivot_table(
-        index="smoothing", columns="order", values="test ppl", sort=False
+        index=METHOD, columns="order", values="test ppl", sort=False
     )
     pivot.columns = [f"order {c}" for c in pivot.columns]
     return table(pivot.reset_index())
