@@ -27,3 +27,32 @@ def test_crash_is_recorded_and_resume_reruns_only_it(tmp_path):
     assert len(on_disk) == 4  # only the failed run ran again; nothing was rewritten
     assert on_disk[3]["config_hash"] == runs[1].config_hash
     assert [r["run_id"] for r in resumed][::2] == [r["run_id"] for r in on_disk[:3:2]]
+
+
+def test_resume_measures_afresh_on_another_machine(tmp_path, monkeypatch, capsys):
+    """Records made by another machine (a doctored fingerprint: a look-alike host with the same
+    name) are not resumed: the run is measured again, and the display says why."""
+    import json
+
+    from lmbench import runner
+
+    corpus = write_corpus(tmp_path / "c", "a b\nb a\n", "a b\n", "b a\n")
+    runs = [plan(RunSpec(str(corpus), "add1-2"), suite="t")]
+    root = tmp_path / "results"
+    out = runner.default_out_dir("t", root)
+    run_planned(runs, out, display=SuiteDisplay(1, live=False))
+    assert runner.latest_out_dir("t", root) == out
+    jsonl = out / "runs.jsonl"
+    (record,) = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    record["machine"] = {**record["machine"], "cpu": "Intel(R) Xeon(R) Processor", "id": "other"}
+    jsonl.write_text(json.dumps(record) + "\n")
+    assert runner.latest_out_dir("t", root) is None  # no folder of this machine to resume
+
+    capsys.readouterr()
+    resumed = run_planned(runs, out, resume=True, display=SuiteDisplay(1, live=False))
+    assert "not resumed: records of Intel(R) Xeon(R) Processor" in capsys.readouterr().err
+    on_disk = read_records(jsonl)
+    assert len(on_disk) == 2 and resumed[0]["run_id"] == on_disk[1]["run_id"]
+    assert on_disk[1]["machine"]["id"] != "other"
+    again = run_planned(runs, out, resume=True, display=SuiteDisplay(1, live=False))
+    assert again[0]["run_id"] == on_disk[1]["run_id"] and len(read_records(jsonl)) == 2
