@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from lmbench.hostlock import timed_run_lock
+
 HEAD = Path(__file__).resolve().parent.parent
 DEFAULT_THRESHOLD = 0.20  # a median slowdown beyond 20% fails (the machine's noise is ~5-10%)
 
@@ -97,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     base_sha = git("rev-parse", "--verify", f"{args.base}^{{commit}}")
     base: dict[str, list[float]] = {}
     head: dict[str, list[float]] = {}
-    with tempfile.TemporaryDirectory(prefix="lmbench-base-") as tmp:
+    # Timed work: no suite or other comparison may run beside it on this machine.
+    with timed_run_lock(HEAD), tempfile.TemporaryDirectory(prefix="lmbench-base-") as tmp:
         tree = Path(tmp) / "tree"
         git("worktree", "add", "--detach", str(tree), base_sha)
         try:

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import DiskFull, LmbenchError
+from .errors import DiskFull, LmbenchError, is_disk_full_error
 
 EXIT_USAGE = 2
 
@@ -230,6 +230,7 @@ def cmd_run(args) -> int:
     from .hostlock import folder_lock
     from .plan import RunSpec, plan
     from .progress import SuiteDisplay, summary_table
+    from .records import RECORDS_FILE
     from .runner import default_out_dir, latest_out_dir, run_planned, sigterm_as_interrupt
     from .settings import parse_sets
     from .suites import get_suite
@@ -277,7 +278,7 @@ def cmd_run(args) -> int:
             records += run_mixes(suite.mixes, out_dir, suite_name, args.resume)
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(summary_table(records))
-    console.print(f"records: {out_dir / 'runs.jsonl'}", highlight=False)
+    console.print(f"records: {out_dir / RECORDS_FILE}", highlight=False)
     failed = [r for r in records if r["status"] in ("failed", "interrupted")]
     if failed:
         print(
@@ -392,13 +393,7 @@ def cmd_doctor(args) -> int:
 
     if not Path(args.dir).is_dir():
         return _fail(f"no such results folder: {args.dir}")
-    if args.fix:  # no suite may append while lines move
-        from .hostlock import folder_lock
-
-        with folder_lock(Path(args.dir)):
-            lines, remaining = doctor(Path(args.dir), True)
-    else:
-        lines, remaining = doctor(Path(args.dir))
+    lines, remaining = doctor(Path(args.dir), args.fix)
     print("\n".join(lines) if lines else f"{args.dir}: no records files (runs.jsonl) found")
     return 1 if remaining else 0
 
@@ -428,6 +423,11 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except DiskFull as exc:  # the command was right; the machine ran out of space
         print(f"lmbench: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if not is_disk_full_error(exc):
+            raise
+        print(f"lmbench: disk full: {exc}; records already written are kept", file=sys.stderr)
         return 1
     except LmbenchError as exc:
         return _fail(str(exc))

@@ -55,6 +55,9 @@ def judge(base: dict, new: dict, same_machine: bool = True) -> Verdict:
     machine-independent is judged: a count model's status and exact perplexity."""
     exact = base.get("family") in COUNT_FAMILIES
     label = f"{new.get('corpus')} {new.get('model')} {new.get('mode')}"
+    problems = []
+    if new["status"] != "ok" and base["status"] == "ok":  # a crash is a crash on any machine
+        problems.append(f"status {new['status']}: {new.get('error')}")
     if not same_machine and not exact:
         return Verdict(
             new["config_hash"],
@@ -62,12 +65,9 @@ def judge(base: dict, new: dict, same_machine: bool = True) -> Verdict:
             base.get("test_ppl"),
             new.get("test_ppl"),
             None,
-            (),
-            "not judged: no base of this machine",
+            tuple(problems),
+            "status only: no base of this machine",
         )
-    problems = []
-    if new["status"] != "ok" and base["status"] == "ok":
-        problems.append(f"status {new['status']}: {new.get('error')}")
     b, n = base.get("test_ppl"), new.get("test_ppl")
     if b is not None and n is not None:
         if exact:
@@ -117,8 +117,8 @@ def read_side(path: Path, name: str) -> list[dict]:
                     f"compare: a record in {file} lacks {', '.join(missing)}: "
                     "not a run record this version can judge"
                 )
-        records += [r for r in result.records if r["status"] not in NOT_COMPARED]
-    if not records:
+        records += result.records
+    if not [r for r in records if r["status"] not in NOT_COMPARED]:
         raise UsageError(f"compare: {name} {path} holds no finished runs")
     return records
 
@@ -145,7 +145,14 @@ def compare_paths(base: Path, new: Path, allow_missing: bool = False) -> tuple[s
     from NEW unless `allow_missing` (when a baseline is being regenerated)."""
     base_records, new_records = read_side(base, "BASE"), read_side(new, "NEW")
     verdicts = compare_records(base_records, new_records)
-    only_base = sorted(set(latest_by_config(base_records)) - set(latest_by_config(new_records)))
+    interrupted = {  # ignored: neither a regression nor missing
+        h for h, r in latest_by_config(new_records).items() if r["status"] in NOT_COMPARED
+    }
+    base_records = [r for r in base_records if r["status"] not in NOT_COMPARED]
+    new_records = [r for r in new_records if r["status"] not in NOT_COMPARED]
+    only_base = sorted(
+        set(latest_by_config(base_records)) - set(latest_by_config(new_records)) - interrupted
+    )
     only_new = set(latest_by_config(new_records)) - set(latest_by_config(base_records))
     new_machines = {machine_id(r): r.get("machine") for r in new_records}
     base_machines = {machine_id(r): r.get("machine") for r in base_records}
@@ -168,15 +175,15 @@ def compare_paths(base: Path, new: Path, allow_missing: bool = False) -> tuple[s
             f"{fmt(v.new_ppl, '.4f')} | {fmt(v.throughput_ratio, '.2f')} | {v.basis} | "
             f"{verdict} |"
         )
-    unjudged = [v for v in verdicts if v.basis.startswith("not judged")]
+    unjudged = [v for v in verdicts if v.basis.startswith("status only")]
     lines += [
         "",
         f"{len(verdicts)} configs compared; {len(only_base)} only in base, "
-        f"{len(only_new)} only in new.",
+        f"{len(only_new)} only in new; {len(interrupted)} interrupted in new (ignored).",
     ]
     if unjudged:
         lines.append(
-            f"{len(unjudged)} configs not judged: BASE has no record of this machine "
+            f"{len(unjudged)} configs judged on status only: BASE has no record of this machine "
             f"({', '.join(describe_machine(m) for m in new_machines.values())}); count models "
             "were compared exactly. Record this machine's baseline to commit with "
             "`nox -s bench_quick -- --record-baseline`."

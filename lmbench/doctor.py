@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .hostlock import folder_lock
 from .measure import describe_machine
 from .records import ARTIFACT_FOLDERS, TEMP_MARK, jsonl_files, machine_id, scan, write_bytes
 
@@ -106,7 +107,8 @@ def doctor(folder: Path, apply_fix: bool = False) -> tuple[list[str], int]:
         findings = examine(file)
         lines += render(findings)
         if apply_fix and (findings.bad_lines or findings.orphans):
-            fix(findings)
+            with folder_lock(file.parent):  # no suite appends or saves here while lines move
+                fix(examine(file))
             lines.append(
                 f"  fixed: {len(findings.bad_lines)} lines to {file.name}{REJECTED_SUFFIX}, "
                 f"{len(findings.orphans)} files to {REJECTED_FOLDER}/ (nothing deleted)"

@@ -1,5 +1,7 @@
 """Errors a user can act on. The CLI turns each into one line on stderr and exit status 2."""
 
+import errno
+
 
 class LmbenchError(Exception):
     """Base class: the message says what was wrong and what to do."""
@@ -28,3 +30,8 @@ class DiskFull(LmbenchError):
     def __init__(self, message: str, path=None, needed: int = 0, free: int | None = None):
         super().__init__(message)
         self.path, self.needed, self.free = path, needed, free
+
+
+def is_disk_full_error(exc: BaseException) -> bool:
+    """An OSError of a full disk or quota, whoever raised it."""
+    return getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)

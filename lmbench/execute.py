@@ -15,7 +15,7 @@ import numpy as np
 
 from . import interrupt, measure
 from .corpora import load_corpus
-from .errors import DiskFull, SkipRun
+from .errors import DiskFull, SkipRun, is_disk_full_error
 from .evaluate import evaluate
 from .hostlock import load_average
 from .plan import PlannedRun
@@ -90,6 +90,9 @@ def execute(
     except Exception as exc:  # a failed run is a result: record it, the suite goes on
         record.status = "failed"
         record.error = f"{type(exc).__name__}: {exc}"
+        if is_disk_full_error(exc):  # a write outside the records layer (logs, a peer's files)
+            record.error = f"disk full: {exc}"
+            record.extra["disk_full"] = True
         record.extra["traceback"] = traceback.format_exc(limit=8)
     record.peak_rss_bytes = measure.peak_rss_bytes()
     record.env = env

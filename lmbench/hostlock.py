@@ -123,8 +123,13 @@ def _read(fd: int) -> Holder:
 
 
 def _write(fd: int, holder: Holder) -> None:
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (json.dumps(holder.__dict__) + "\n").encode(), 0)
+    """Who holds the lock, for a waiter's message; best effort: on a full disk the lock still
+    holds, a waiter just cannot name its holder (and the run says what is full)."""
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(holder.__dict__) + "\n").encode(), 0)
+    except OSError:
+        pass
 
 
 def _try_lock(fd: int) -> bool:

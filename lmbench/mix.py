@@ -86,12 +86,18 @@ def _load(out_dir: Path, record: dict, split: str) -> np.ndarray:
     return np.load(path).astype(np.float64)
 
 
+def mix_config_hash(spec: MixSpec, records: list[dict]) -> str:
+    """A mix's config hash: its components' hashes (their names where a component is missing)."""
+    parts = [_component(records, spec, m) for m in (spec.first, spec.second)]
+    hashes = [p["config_hash"] if p else m for p, m in zip(parts, (spec.first, spec.second))]
+    return config_hash({"mix": hashes, "mode": spec.mode})
+
+
 def run_mix(spec: MixSpec, out_dir: Path, suite: str, records: list[dict]) -> RunRecord:
     """The mix's record (`skipped` with the reason when a component is missing)."""
     parts = [_component(records, spec, m) for m in (spec.first, spec.second)]
-    hashes = [p["config_hash"] if p else m for p, m in zip(parts, (spec.first, spec.second))]
     record = RunRecord(
-        config_hash=config_hash({"mix": hashes, "mode": spec.mode}),
+        config_hash=mix_config_hash(spec, records),
         suite=suite,
         corpus=spec.corpus,
         mode=spec.mode,
@@ -161,11 +167,11 @@ def run_mixes(
     done = latest_by_config(records) if resume else {}
     out = []
     for spec in specs:
-        record = run_mix(spec, Path(out_dir), suite, records)
-        kept = done.get(record.config_hash)
-        if kept and kept["status"] == "ok":
+        kept = done.get(mix_config_hash(spec, records))
+        if kept and kept["status"] == "ok":  # before mixing: a kept mix writes no artifacts
             out.append(kept)
             continue
+        record = run_mix(spec, Path(out_dir), suite, records)
         append_record(jsonl, record)
         out.append(restore(json.loads(record.to_json())))
     return out

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import DiskFull
+from .errors import DiskFull, is_disk_full_error
 
 SCHEMA = 2
 RECORDS_FILE = "runs.jsonl"
@@ -100,6 +100,7 @@ class RunRecord:
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(RunRecord))
+DICT_FIELDS = ("model_config", "budget", "calibration", "logprobs", "machine", "env", "extra")
 
 
 def _finite(value):
@@ -214,8 +215,11 @@ def _write_all(fd: int, data: bytes, path: Path) -> None:
         view = view[written:]
 
 
-def _is_disk_full(exc: OSError, path: Path, needed: int) -> bool:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+NEARLY_FULL = 2**20  # a write of unknown size that failed with less than this free: disk full
+
+
+def _is_disk_full(exc: BaseException, path: Path, needed: int) -> bool:
+    if is_disk_full_error(exc):
         return True
     free = _free_bytes(path.parent)  # numpy and torch report short writes without an errno
     return free is not None and free < needed
@@ -232,9 +236,9 @@ def replacing(path: Path, needed: int = 0) -> Iterator[Path]:
         yield temp
         if temp.exists():  # the body may decide there is nothing to write
             os.replace(temp, path)
-    except OSError as exc:
+    except Exception as exc:  # torch reports a full disk as a RuntimeError
         temp.unlink(missing_ok=True)
-        if _is_disk_full(exc, path, max(needed, 1)):
+        if _is_disk_full(exc, path, max(needed, NEARLY_FULL)):
             raise _disk_full(path, needed) from exc
         raise
     except BaseException:
@@ -284,9 +288,9 @@ def append_record(path: Path, record: RunRecord) -> None:
         try:
             _write_all(fd, data, path)
             os.fsync(fd)
-        except OSError as exc:
+        except BaseException as exc:  # a signal mid-write too: no torn line of ours
             os.ftruncate(fd, start)
-            if _is_disk_full(exc, path, len(data)):
+            if isinstance(exc, OSError) and _is_disk_full(exc, path, len(data)):
                 full = _disk_full(path, len(data))
                 finished = sum(r["status"] == "ok" for r in read_records(path, quiet=True))
                 raise DiskFull(
@@ -321,10 +325,12 @@ def scan(path: Path) -> Scan:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 record = None
-            if not isinstance(record, dict) or "config_hash" not in record:
+            try:
+                if not isinstance(record, dict) or not isinstance(record.get("config_hash"), str):
+                    raise TypeError("not a run record")
+                records.append(restore(record))
+            except (TypeError, ValueError, AttributeError):  # foreign or malformed: not a record
                 bad.append((number, line.rstrip("\n")))
-                continue
-            records.append(restore(record))
     return Scan(Path(path), records, bad)
 
 
@@ -350,6 +356,11 @@ def restore(record: dict) -> dict:
     for name in FIELDS:
         record.setdefault(name, None)
     record["extra"] = record["extra"] or {}
+    for name in DICT_FIELDS:  # what readers index into must be what it claims to be
+        if record[name] is not None and not isinstance(record[name], dict):
+            raise TypeError(f"{name} is not an object")
+    if record["curve"] is not None and not isinstance(record["curve"], list):
+        raise TypeError("curve is not a list")
     return record
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from . import measure, records
 from .errors import DiskFull
 from .execute import base_record
-from .hostlock import folder_lock, timed_run_lock
+from .hostlock import folder_lock, pid_alive, timed_run_lock
 from .plan import PlannedRun
 from .progress import SuiteDisplay
 from .records import (
@@ -121,21 +121,11 @@ def job_folder() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix=f"{JOB_PREFIX}{os.getpid()}-")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
 def remove_stale_jobs() -> None:
     """Job folders whose suite process died without cleaning up (SIGKILL)."""
     for folder in Path(tempfile.gettempdir()).glob(f"{JOB_PREFIX}*"):
         pid = folder.name[len(JOB_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -160,9 +150,8 @@ def stop_child(child: subprocess.Popen, on_event) -> int:
 def run_in_child(run: PlannedRun, run_id: str, out_dir: Path, data_dir, on_event) -> RunRecord:
     """The run's record from its worker process. Ctrl-C: the worker stops training, records
     what it measured, and `SuiteInterrupted` carries that record."""
-    logs = out_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / f"{run_id}.log"
+    log_path = out_dir / records.artifact_path("log", run_id)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     stopped = False
     with job_folder() as tmp:
         job_path, record_path = Path(tmp) / "job.json", Path(tmp) / "record.json"

@@ -41,7 +41,10 @@ def die_with_parent(parent: int | None) -> None:
 
 def log(message: str) -> None:
     """One line in the run's log: a killed worker's log shows how far it got."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    try:  # best effort: a full disk under logs/ must not fail the run it describes
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    except OSError:
+        pass
 
 
 def write_record(record_path: str, text: str) -> None:

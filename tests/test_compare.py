@@ -114,9 +114,13 @@ def test_other_machine_judges_count_models_only(tmp_path, capsys):
     _write(tmp_path / "slow", _suite(lstm_ppl=130.0, lstm_rate=5000.0, machine=XEON))
     assert main(["compare", str(tmp_path / "base"), str(tmp_path / "slow")]) == 0
     out = capsys.readouterr().out
-    assert "not judged: no base of this machine" in out and "--record-baseline" in out
+    assert "status only: no base of this machine" in out and "--record-baseline" in out
     _write(tmp_path / "changed", _suite(ngram_ppl=141.5, machine=XEON))
     assert main(["compare", str(tmp_path / "base"), str(tmp_path / "changed")]) == 1
+    crashed = _suite(machine=XEON)
+    crashed[1] = crashed[1] | {"status": "failed", "error": "boom", "test_ppl": None}
+    _write(tmp_path / "crashed", crashed)  # a crash fails on any machine
+    assert main(["compare", str(tmp_path / "base"), str(tmp_path / "crashed")]) == 1
 
 
 def test_baseline_of_several_machines_uses_this_ones(tmp_path):
@@ -143,7 +147,12 @@ def test_garbage_sides_are_usage_errors(tmp_path, capsys):
     (tmp_path / "empty" / "runs.jsonl").write_text("")
     (tmp_path / "nohash").mkdir()
     (tmp_path / "nohash" / "runs.jsonl").write_text('{"config_hash": "x", "status": "ok"}\n')
-    for side in ("missing", "text", "list", "binary", "empty", "nohash"):
+    (tmp_path / "badppl").mkdir()
+    (tmp_path / "badppl" / "runs.jsonl").write_text('{"config_hash": "x", "test_ppl": "abc"}\n')
+    (tmp_path / "badextra").mkdir()
+    (tmp_path / "badextra" / "runs.jsonl").write_text('{"config_hash": "x", "extra": "abc"}\n')
+    sides = ("missing", "text", "list", "binary", "empty", "nohash", "badppl", "badextra")
+    for side in sides:
         assert main(["compare", base, str(tmp_path / side)]) == 2, side
         assert main(["compare", str(tmp_path / side), base]) == 2, side
         err = capsys.readouterr().err.strip()
@@ -164,5 +173,6 @@ def test_interrupted_runs_are_ignored(tmp_path):
     new = _suite()
     new[1] = new[1] | {"status": "interrupted", "test_ppl": 999.0}
     _write(tmp_path / "new", new)
-    args = ["compare", str(tmp_path / "base"), str(tmp_path / "new"), "--allow-missing"]
-    assert main(args) == 0
+    assert main(["compare", str(tmp_path / "base"), str(tmp_path / "new")]) == 0  # not missing
+    _write(tmp_path / "only", new[1:])
+    assert main(["compare", str(tmp_path / "base"), str(tmp_path / "only")]) == 2  # nothing ran

@@ -11,11 +11,15 @@ from lmbench.cli import main
 from lmbench.corpora import load_corpus
 from lmbench.errors import LmbenchError
 from lmbench.models.registry import resolve
+from lmbench.plan import RunSpec, plan
 from lmbench.settings import parse_sets
+
+from .conftest import write_corpus
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MODELS = ["add1-2", "kn3", "wb3", "abs3", "lstm", "transformer", "mlp", "mlp1"]
 KEYS = ["k", "order", "lr", "hidden", "dropout", "batch_size", "heads", "layers", "discount"]
+KEYS += ["vocab.min_count", "vocab.max_size", "bptt", "eval_every_tokens", "clip"]
 VALUES = st.one_of(
     st.text(max_size=12),
     st.sampled_from(["nan", "inf", "-1", "0", "1e309", "none", "true", "3.5", "", "=", "1_0"]),
@@ -35,9 +39,15 @@ VALUES = st.one_of(
         max_size=4,
     ),
 )
-def test_set_parsing_never_tracebacks(model, items):
+def test_set_parsing_never_tracebacks(tmp_path_factory, model, items):
+    """Through parsing, the model's settings and the planner (budgets, vocabulary, hashing)."""
+    corpus = tmp_path_factory.getbasetemp() / "fuzz-corpus"
+    if not corpus.exists():
+        write_corpus(corpus, "a b c\nb c a\n" * 20, "a b\n", "c a\n")
     try:
-        resolve(model, parse_sets(items))
+        sets = parse_sets(items)
+        resolve(model, sets)
+        plan(RunSpec(str(corpus), model, sets, budget_tokens=100))
     except LmbenchError as exc:
         assert str(exc) and "\n" not in str(exc)
 

@@ -139,3 +139,28 @@ def test_a_record_keeps_the_load_average_around_its_training(tiny_corpus, tmp_pa
     load = record["extra"]["load_average"]
     assert set(load) == {"start", "end"}
     assert all(len(load[k]) == 3 and min(load[k]) >= 0 for k in load)
+
+
+def test_a_full_disk_does_not_stop_the_lock(holder, tmp_path, monkeypatch):
+    """The holder's details are best effort: with no space for them the lock still holds, and
+    a second writer is refused (it cannot name the holder, and says so)."""
+    import errno
+
+    from lmbench import hostlock
+
+    real = hostlock.os.pwrite
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(hostlock.os, "pwrite", full)
+    with folder_lock(tmp_path / "out"):
+        monkeypatch.setattr(hostlock.os, "pwrite", real)
+        code = subprocess.run(
+            [sys.executable, "-c", HOLD, "folder", str(tmp_path / "out")],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
+        assert code.returncode != 0 and "Busy" in code.stderr
+        assert "another process" in code.stderr

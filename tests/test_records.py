@@ -169,3 +169,33 @@ def test_data_scope_and_target_have_one_definition():
     run = {"corpus": "ptb", "mode": "stream", "extra": {"train_fraction": 0.3}}
     assert target_run(run, [full, sliced, fraction])["run_id"] == "full"
     assert target_run(run | {"extra": {"eval_slice_tokens": 10}}, [full]) is None
+
+
+def test_a_library_s_failed_write_on_a_full_disk_is_disk_full(tmp_path, monkeypatch):
+    """torch.save reports a full disk as a RuntimeError: with nearly no space left, it is one."""
+    monkeypatch.setattr(records, "_free_bytes", lambda path: 4096)
+    with pytest.raises(DiskFull, match="checkpoints/r1.pt"):
+        with records.replacing(tmp_path / "checkpoints" / "r1.pt") as temp:
+            temp.write_bytes(b"partial")
+            raise RuntimeError("PytorchStreamWriter failed writing file data/0")
+    assert list((tmp_path / "checkpoints").iterdir()) == []
+    monkeypatch.setattr(records, "_free_bytes", lambda path: 10**12)  # space left: a real bug
+    with pytest.raises(RuntimeError):
+        with records.replacing(tmp_path / "x.pt") as temp:
+            raise RuntimeError("some other failure")
+
+
+def test_a_signal_mid_append_leaves_no_torn_line(tmp_path, monkeypatch):
+    path = tmp_path / "runs.jsonl"
+    append_record(path, record())
+    before = path.read_bytes()
+    real_write = os.write
+
+    def interrupted(fd, data):
+        real_write(fd, bytes(data[:10]))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(records.os, "write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        append_record(path, record(run_id="r2", config_hash="h2"))
+    assert path.read_bytes() == before

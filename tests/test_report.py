@@ -114,8 +114,10 @@ def test_a_mix_is_recorded_and_skipped_with_its_reason_when_a_part_is_missing(tm
     assert sum(ok["model_config"]["weights"].values()) == pytest.approx(1)
     assert ok["train_seconds"] == kn5["train_seconds"] + rnn["train_seconds"]
     assert missing["status"] == "skipped" and "lstm" in missing["error"]
+    files = sorted(p.name for p in tmp_path.rglob("*.npy"))
     again = run_mixes((MixSpec("ptb", "rnn", "kn5"),), tmp_path, "history", resume=True)
     assert again[0]["run_id"] == ok["run_id"]  # resumed: kept, not recomputed
+    assert sorted(p.name for p in tmp_path.rglob("*.npy")) == files  # and no orphan written
 
 
 def test_power_law_fit_recovers_its_parameters_and_the_crossover():

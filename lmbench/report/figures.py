@@ -154,15 +154,17 @@ def power_law(tokens: np.ndarray, loss: np.ndarray) -> tuple[float, float]:
 def scaling(runs: Runs, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Test perplexity and training time by training-set size, with power-law fits:
     (fits, the measured points)."""
+    chosen = runs.ok(SCALING)
+    several = several_machines(chosen)  # a fit never pools two machines' budgets
     rows = [
         {
             "corpus": r["corpus"],
-            "model": r["model"],
+            "model": _on_machine(r["model"], r, several),
             "train tokens": data_tokens(r),
             "test ppl": r["test_ppl"],
             "train seconds": r["train_seconds"],
         }
-        for r in runs.ok(SCALING)
+        for r in chosen
     ]
     if not rows:
         return pd.DataFrame(), pd.DataFrame()
