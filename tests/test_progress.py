@@ -132,11 +132,17 @@ def test_count_runs_use_earlier_records_and_skipped_gpu_runs_cost_nothing():
     )
 
 
+def planned_display(runs):
+    """A plain display over `runs`, on a fake clock at 0 s."""
+    clock = FakeClock(0.0)
+    display = SuiteDisplay(len(runs), Console(file=io.StringIO()), live=False, clock=clock)
+    display.set_plan(runs)
+    return clock, display
+
+
 def test_finished_runs_teach_the_evaluation_share():
     runs = [fake_run("lstm", True, seconds=100), fake_run("rnn", True, seconds=100)]
-    clock = FakeClock(0.0)
-    display = SuiteDisplay(2, Console(file=io.StringIO()), live=False, clock=clock)
-    display.set_plan(runs)
+    clock, display = planned_display(runs)
     display.start_run(0, "ptb lstm stream")
     clock.now = 210.0  # 10 s setup, 100 s training, 100 s of evaluations
     display.end_run({"status": "ok", "train_seconds": 100.0, "eval_seconds": 5.0})
@@ -192,9 +198,7 @@ def test_a_token_run_past_its_estimate_before_any_evaluation_is_not_done():
 
 def test_a_finished_neural_run_lends_its_rate_to_the_next_model():
     runs = [fake_run("mlp", True, tokens=20_000), fake_run("lstm", True, tokens=20_000)]
-    clock = FakeClock(0.0)
-    display = SuiteDisplay(2, Console(file=io.StringIO()), live=False, clock=clock)
-    display.set_plan(runs)
+    clock, display = planned_display(runs)
     display.start_run(0, "ptb mlp stream")
     clock.now = 60.0
     display.end_run(
