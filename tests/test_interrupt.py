@@ -156,6 +156,9 @@ def start_suite(tmp_path: Path) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # A background job of a non-interactive shell (how CI may start us) inherits SIGINT
+        # ignored, and Python then leaves it ignored: give the suite a terminal's Ctrl-C.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
