@@ -19,7 +19,13 @@ from .errors import DiskFull, SkipRun, is_disk_full_error
 from .evaluate import evaluate
 from .hostlock import load_average
 from .plan import PlannedRun
-from .records import RunRecord, artifact_path, replacing, save_array
+from .records import (
+    RunRecord,
+    artifact_path,
+    replacing,
+    save_log_probs,
+    save_sentence_nll,
+)
 
 LATENCY_WINDOW = 32  # batch-1 latency: score one window of this many tokens, per token
 LATENCY_REPEATS = 30
@@ -238,16 +244,6 @@ def time_to_target(curve: list[dict], target: float | None) -> float | None:
     return reached[0] if reached else None
 
 
-def save_log_probs(out_dir: Path, run_id: str, valid: np.ndarray, test: np.ndarray) -> dict:
-    """Per-token natural-log probabilities (float32 .npy, local): for mixtures."""
-    return {
-        split: save_array(
-            out_dir, artifact_path("logprobs", run_id, split), np.asarray(lp, dtype=np.float32)
-        )
-        for split, lp in (("valid", valid), ("test", test))
-    }
-
-
 def sentence_nll(log_probs: np.ndarray, targets: np.ndarray, eos: int) -> np.ndarray:
     """[n_sentences, 2]: each test sentence's NLL in nats and its predicted-token count. A
     sentence ends at each predicted <eos>, in both modes; a cut-off tail counts as one more."""
@@ -256,8 +252,3 @@ def sentence_nll(log_probs: np.ndarray, targets: np.ndarray, eos: int) -> np.nda
     nll = np.add.reduceat(-np.asarray(log_probs, dtype=np.float64), starts)
     counts = np.diff(np.append(starts, targets.size))
     return np.stack([nll, counts], axis=1)
-
-
-def save_sentence_nll(out_dir: Path, run_id: str, sentences: np.ndarray) -> str:
-    """Small enough to commit (about 30 KB for PTB test): the bootstrap intervals' raw data."""
-    return save_array(out_dir, artifact_path("sentences", run_id), sentences.astype(np.float32))

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from .evaluate import scored
-from .execute import save_log_probs, save_sentence_nll
 from .measure import this_machine
 from .records import (
     RECORDS_FILE,
@@ -29,6 +28,8 @@ from .records import (
     make_run_id,
     read_records,
     restore,
+    save_log_probs,
+    save_sentence_nll,
 )
 
 EM_STEPS = 200

@@ -18,6 +18,7 @@ import dataclasses
 import errno
 import fcntl
 import hashlib
+import io
 import json
 import math
 import os
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import DiskFull, is_disk_full_error
@@ -259,14 +261,25 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 def save_array(folder: Path, relative: str, array) -> str:
     """An .npy artifact under `folder`, written whole; returns `relative` for the record."""
-    import io
-
-    import numpy as np
-
     buffer = io.BytesIO()
     np.save(buffer, array)
     write_bytes(Path(folder) / relative, buffer.getvalue())
     return relative
+
+
+def save_log_probs(out_dir: Path, run_id: str, valid: np.ndarray, test: np.ndarray) -> dict:
+    """Per-token natural-log probabilities (float32 .npy, local): for mixtures."""
+    return {
+        split: save_array(
+            out_dir, artifact_path("logprobs", run_id, split), np.asarray(lp, dtype=np.float32)
+        )
+        for split, lp in (("valid", valid), ("test", test))
+    }
+
+
+def save_sentence_nll(out_dir: Path, run_id: str, sentences: np.ndarray) -> str:
+    """Small enough to commit (about 30 KB for PTB test): the bootstrap intervals' raw data."""
+    return save_array(out_dir, artifact_path("sentences", run_id), sentences.astype(np.float32))
 
 
 # --- the JSONL store ------------------------------------------------------------------------------
