@@ -305,10 +305,8 @@ def append_record(path: Path, record: RunRecord) -> None:
             os.ftruncate(fd, start)
             if isinstance(exc, OSError) and _is_disk_full(exc, path, len(data)):
                 full = _disk_full(path, len(data))
-                finished = sum(r["status"] == "ok" for r in read_records(path, quiet=True))
                 raise DiskFull(
-                    f"{full} (the record of run {record.run_id}); the {finished} finished runs "
-                    f"in {path} are intact: free some space and rerun with --resume",
+                    f"{full} (the record of run {record.run_id}); {intact(path)}",
                     path,
                     full.needed,
                     full.free,
@@ -317,6 +315,15 @@ def append_record(path: Path, record: RunRecord) -> None:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def intact(path: Path) -> str:
+    """What a full disk left untouched, and what to do: the end of every DiskFull message."""
+    finished = sum(r["status"] == "ok" for r in read_records(path, quiet=True))
+    return (
+        f"the {finished} finished runs in {path} are intact: free some space and rerun with "
+        "--resume"
+    )
 
 
 @dataclass

@@ -234,11 +234,10 @@ def with_target(run: PlannedRun, earlier: list[dict]) -> PlannedRun:
     )
 
 
-def resumable(existing: list[dict], display: SuiteDisplay) -> dict[str, dict]:
-    """The ok or skipped records of this machine, latest per config: what resume keeps.
+def resumable(existing: list[dict], mine: list[dict], display: SuiteDisplay) -> dict[str, dict]:
+    """The ok or skipped records of this machine (`mine`), latest per config: what resume keeps.
     Records of another fingerprint (or none: v1) are measured afresh, and the display says so."""
     here = measure.machine_fingerprint()
-    mine = [r for r in existing if machine_id(r) == here["id"]]
     others = {machine_id(r): r.get("machine") for r in existing if machine_id(r) != here["id"]}
     for fingerprint in others.values():
         display.note(
@@ -266,10 +265,11 @@ def run_planned(
     remove_stale_jobs()
     existing = read_records(jsonl) if jsonl.exists() else []
     display = display or SuiteDisplay(len(runs))
-    kept = resumable(existing, display) if resume else {}
+    here = measure.machine_fingerprint()["id"]
+    mine = [r for r in existing if machine_id(r) == here]
+    kept = resumable(existing, mine, display) if resume else {}
     todo = [run for run in runs if run.config_hash not in kept]
-    here = measure.machine_fingerprint()["id"]  # the ETA: planned budgets, this machine's timings
-    display.set_plan(todo, [r for r in existing if machine_id(r) == here])
+    display.set_plan(todo, mine)  # the ETA: planned budgets, this machine's timings
     results: dict[str, dict] = {}
     host_lock = timed_run_lock(out_dir, wait) if todo else nullcontext()
     with folder_lock(out_dir), host_lock, display:
@@ -285,11 +285,7 @@ def run_planned(
                 raise
             append_record(jsonl, record)
             if record.extra.get("disk_full"):  # the next run would fail the same way
-                finished = sum(r["status"] == "ok" for r in read_records(jsonl, quiet=True))
-                raise DiskFull(
-                    f"{record.error}; the {finished} finished runs in {jsonl} are intact: "
-                    "free some space and rerun with --resume"
-                )
+                raise DiskFull(f"{record.error}; {records.intact(jsonl)}")
             results[run.config_hash] = restore(json.loads(record.to_json()))
             display.end_run(results[run.config_hash])
     return [kept.get(run.config_hash) or results[run.config_hash] for run in runs]

@@ -24,6 +24,7 @@ from pathlib import Path
 from . import interrupt
 from .execute import execute
 from .plan import RunSpec, plan
+from .records import write_bytes
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -51,9 +52,7 @@ def write_record(record_path: str, text: str) -> None:
     """Whole or not at all: a late signal cannot leave half a record for the parent."""
     for signum in interrupt.SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
-    tmp = Path(f"{record_path}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, record_path)
+    write_bytes(Path(record_path), text.encode())
 
 
 def main(job_path: str, record_path: str) -> int:
