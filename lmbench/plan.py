@@ -91,6 +91,16 @@ def _resolve_device(requested: str, model: ResolvedModel, strict: bool = True) -
     return "cuda" if available else "cpu"
 
 
+def hashed_config(config) -> dict:
+    """The model config as the hash covers it: a setting added after runs were recorded is
+    left out at its default (`HASH_OMITS_DEFAULT`), so those runs keep their hashes."""
+    fields = asdict(config)
+    for name, default in getattr(config, "HASH_OMITS_DEFAULT", {}).items():
+        if fields.get(name) == default:
+            del fields[name]
+    return fields
+
+
 def plan(spec: RunSpec, suite: str = "adhoc", data_dir=None) -> PlannedRun:
     check_corpus_name(spec.corpus)
     if spec.mode not in MODES:
@@ -133,7 +143,7 @@ def plan(spec: RunSpec, suite: str = "adhoc", data_dir=None) -> PlannedRun:
         "corpus_sha256": sha,
         "mode": spec.mode,
         "model": spec.model,
-        "model_config": asdict(model.config),
+        "model_config": hashed_config(model.config),
         "vocab": vocab,
         "budget": budget.for_hash(),
         "seed": spec.seed,

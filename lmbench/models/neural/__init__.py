@@ -1,2 +1,2 @@
 """The neural families: each an `nn.Module` plus its config, adapted to the one model interface
-by `model.NeuralLM` and trained by the one trainer (`lmbench.train`)."""
+by `model.NeuralLM` and trained by the one trainer (`trainer.Trainer`)."""

@@ -7,24 +7,32 @@ the whole resolved config is in the run record and its hash.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
+
+from .schedule import SCHEDULES
 
 OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("plateau", "step", "cosine", "constant")
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
+    # Settings added after runs were recorded: left out of the config hash at this default, so
+    # those runs keep their hashes (plan.hashed_config).
+    HASH_OMITS_DEFAULT: ClassVar[dict] = {"decay_fraction": 0.2}
+
     batch_size: int = 20  # parallel columns of the training stream
     bptt: int = 35  # tokens per column per step (truncated BPTT length; the Transformer's block)
     optimizer: str = "sgd"
     lr: float = 20.0
     # plateau: lr *= lr_decay when an evaluation does not improve (pytorch/examples);
     # step: lr * lr_decay ** max(epoch + 1 - decay_start_epoch, 0) (Zaremba et al.);
-    # cosine: linear warm-up over warmup_tokens, then cosine to lr/10 over the budget.
+    # cosine: linear warm-up over warmup_tokens, then cosine to lr/10 over the budget;
+    # wsd: warm-up, constant, linear decay to 0 over the last decay_fraction (schedule.py).
     lr_schedule: str = "plateau"
     lr_decay: float = 0.25
     decay_start_epoch: int = 0
+    decay_fraction: float = 0.2
     warmup_tokens: int = 0
     weight_decay: float = 0.0
     clip: float = 0.25  # gradient-norm clipping; 0 turns it off
@@ -49,6 +57,8 @@ class TrainConfig:
             raise ValueError(f"precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
+        if not 0 < self.decay_fraction <= 1:
+            raise ValueError(f"decay_fraction must be in (0, 1], got {self.decay_fraction}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.clip < 0 or self.weight_decay < 0 or self.warmup_tokens < 0 or self.patience < 0:

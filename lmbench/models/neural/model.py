@@ -14,11 +14,11 @@ from ...protocol import Segments
 from ..base import Budget, EvalHook, FitReport, LanguageModel
 from .mlp import BengioMLP
 from .rnn import RecurrentLM
+from .trainer import IGNORE, Trainer
 from .transformer import GPT
 
 SCORE_CHUNK = 2048  # tokens per column per forward pass while scoring (state carried between)
 SCORE_BATCH_TOKENS = 65_536  # padded tokens per batch of sentences (sentence mode)
-IGNORE = -100  # target of a position that predicts nothing (the <s> context, padding)
 
 
 class NeuralLM(LanguageModel):
@@ -52,10 +52,11 @@ class NeuralLM(LanguageModel):
         return "bfloat16" if self.autocast_dtype else "float32"
 
     # -- the interface ----------------------------------------------------------------------------
-    def fit(self, train: Segments, budget: Budget, on_eval: EvalHook | None = None) -> FitReport:
-        from ...train import train_model  # the one trainer
-
-        return train_model(self, train, budget, on_eval)
+    def fit(
+        self, train: Segments, budget: Budget, on_eval: EvalHook | None = None, **branching
+    ) -> FitReport:
+        """`branching`: the trainer's save_at/on_save (a trunk) or resume (a branch)."""
+        return Trainer(self, train, budget, on_eval, **branching).fit()
 
     def log_prob(self, data: Segments) -> np.ndarray:
         rows = data.split()
