@@ -11,9 +11,10 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from .errors import DiskFull, LmbenchError, is_disk_full_error
+from .errors import DiskFull, LmbenchError, UsageError, is_disk_full_error
 
 EXIT_USAGE = 2
 
@@ -76,6 +77,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--budget-epochs", type=float, help="passes over the training split (neural models)"
     )
     how.add_argument("--seed", type=int, default=0)
+    how.add_argument(
+        "--seeds",
+        help="one neural run per seed, e.g. 0,1,2 or 0-4 (count models: one run); with --suite "
+        "it replaces the suite's seeds",
+    )
+    how.add_argument(
+        "--branches",
+        help="a WSD trunk (--set lr_schedule=wsd): keep its training state for decay branches of "
+        "these token budgets, e.g. 1000000,2000000",
+    )
+    how.add_argument(
+        "--trunk-tokens",
+        type=int,
+        help="a decay branch: start from the state of the trunk of this many tokens (same "
+        "settings, same --out) and decay over this run's --budget-tokens",
+    )
     how.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     how.add_argument(
         "--eval-tokens",
@@ -228,7 +245,7 @@ def cmd_run(args) -> int:
     from rich.console import Console
 
     from .hostlock import folder_lock
-    from .plan import RunSpec, plan
+    from .plan import RunSpec, parse_seeds, plan_seeds
     from .progress import SuiteDisplay, summary_table
     from .records import RECORDS_FILE
     from .runner import default_out_dir, latest_out_dir, run_planned, sigterm_as_interrupt
@@ -237,11 +254,16 @@ def cmd_run(args) -> int:
 
     if args.suite and (args.corpus or args.model):
         return _fail("give either --suite or --corpus with --model, not both")
+    seeds = parse_seeds(args.seeds) if args.seeds else None
     if args.suite:
         suite = get_suite(args.suite)
-        if args.set:
-            return _fail("--set applies to single runs; a suite's runs carry their own settings")
+        if args.set or args.branches or args.trunk_tokens:
+            return _fail(
+                "--set, --branches and --trunk-tokens apply to single runs; a suite's runs "
+                "carry their own"
+            )
         specs, suite_name = list(suite.runs), suite.name
+        seeds = seeds or suite.seeds
     else:
         if not (args.corpus and args.model):
             return _fail("a run needs --corpus and --model (or --suite)")
@@ -258,10 +280,12 @@ def cmd_run(args) -> int:
                 budget_epochs=args.budget_epochs,
                 threads=args.threads,
                 eval_tokens=args.eval_tokens,
+                branches=parse_budgets(args.branches) if args.branches else (),
+                trunk_tokens=args.trunk_tokens,
             )
         ]
         suite_name = "adhoc"
-    planned = [plan(spec, suite_name, args.data_dir) for spec in specs]
+    planned = plan_seeds(specs, seeds, suite_name, args.data_dir)
     if args.out:
         out_dir = Path(args.out)
     elif args.resume:
@@ -275,7 +299,8 @@ def cmd_run(args) -> int:
         if args.suite:
             from .mix import run_mixes
 
-            records += run_mixes(suite.mixes, out_dir, suite_name, args.resume)
+            mixes = tuple(replace(m, seed=seed) for m in suite.mixes for seed in seeds)
+            records += run_mixes(mixes, out_dir, suite_name, args.resume)
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(summary_table(records))
     console.print(f"records: {out_dir / RECORDS_FILE}", highlight=False)
@@ -289,6 +314,16 @@ def cmd_run(args) -> int:
         )
         return 1
     return 0
+
+
+def parse_budgets(text: str) -> tuple[int, ...]:
+    try:
+        budgets = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        budgets = ()
+    if not budgets or min(budgets) <= 0:
+        raise UsageError(f"--branches {text!r}: give token budgets > 0, e.g. 1000000,2000000")
+    return budgets
 
 
 def cmd_export_arpa(args) -> int:

@@ -41,6 +41,7 @@ def _referenced(records: list[dict]) -> set[str]:
     for r in records:
         names.update((r.get("logprobs") or {}).values())
         names.update(p for p in (r.get("sentences"), r.get("checkpoint")) if p)
+        names.update(((r.get("extra") or {}).get("branch_states") or {}).values())
     return names
 
 

@@ -18,10 +18,14 @@ from .corpora import load_corpus
 from .errors import DiskFull, SkipRun, is_disk_full_error
 from .evaluate import evaluate
 from .hostlock import load_average
+from .models.neural.schedule import branch_point
 from .plan import PlannedRun
 from .records import (
+    RECORDS_FILE,
     RunRecord,
     artifact_path,
+    machine_id,
+    read_records,
     replacing,
     save_log_probs,
     save_sentence_nll,
@@ -159,11 +163,17 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
     emit({"phase": "train"})
     # the machine's load around the timed phase: a busy host shows in the record
     record.extra["load_average"] = {"start": load_average()}
+    branching = branch_options(run, record, out_dir)
     watch.start()
-    report = model.fit(train, run.budget, on_eval)
+    report = model.fit(train, run.budget, on_eval, **branching)
     total = watch.stop()
     record.extra["load_average"]["end"] = load_average()
     record.train_seconds = total - sum(p["eval_seconds"] for p in record.curve)
+    trunk_seconds = report.notes.get("resumed_train_seconds")
+    if trunk_seconds is not None:  # a branch costs its trunk's seconds up to the branch point
+        record.train_seconds += trunk_seconds
+        for point in record.curve:
+            point["seconds"] += trunk_seconds
     record.compile_seconds = report.compile_seconds
     record.train_tokens = report.train_tokens
     record.train_tokens_per_s = (  # None for models that do not train (uniform)
@@ -233,6 +243,62 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
         record.samples = [" ".join(corpus.vocab.decode(sample))]
     except Exception as exc:  # a peer's sampler may crash: the measurements still stand
         record.extra["sample_error"] = f"{type(exc).__name__}: {exc}"
+
+
+def branch_options(run: PlannedRun, record: RunRecord, out_dir: Path) -> dict:
+    """What the trainer needs for decay branches: a trunk saves its training state where each
+    branch decays (`branch_states` in its record); a branch resumes from its trunk's."""
+    spec = run.spec
+    if not (spec.branches or spec.trunk_tokens is not None):
+        return {}
+    import torch  # a neural run: torch is loaded already
+
+    fraction = run.model.config.decay_fraction
+    if spec.branches:
+        budgets = {branch_point(b, fraction): b for b in spec.branches}
+        states = record.extra.setdefault("branch_states", {})
+
+        def on_save(point: int, state: dict) -> None:
+            relative = artifact_path("branch", record.run_id, str(budgets[point]))
+            with replacing(out_dir / relative) as temp:
+                torch.save(state, temp)
+            states[str(budgets[point])] = relative
+
+        return {"save_at": tuple(budgets), "on_save": on_save}
+    trunk = trunk_record(run, out_dir)
+    saved = torch.load(
+        out_dir / trunk["extra"]["branch_states"][str(spec.budget_tokens)],
+        map_location=run.device,
+        weights_only=True,
+    )
+    record.extra["branch"] = {
+        "trunk_run_id": trunk["run_id"],
+        "trunk_tokens": spec.trunk_tokens,
+        "from_tokens": saved["tokens"],
+        "trunk_seconds": saved["train_seconds"],
+    }
+    return {"resume": saved}
+
+
+def trunk_record(run: PlannedRun, out_dir: Path) -> dict:
+    """The newest ok trunk of this branch in `out_dir`, on this machine, with its state."""
+    wanted, budget = run.config["trunk_config_hash"], str(run.spec.budget_tokens)
+    jsonl = out_dir / RECORDS_FILE
+    here = measure.this_machine()["id"]
+    found = [
+        r
+        for r in (read_records(jsonl, quiet=True) if jsonl.exists() else [])
+        if (r["config_hash"], r["status"], machine_id(r)) == (wanted, "ok", here)
+        and budget in ((r.get("extra") or {}).get("branch_states") or {})
+        and (out_dir / r["extra"]["branch_states"][budget]).is_file()
+    ]
+    if not found:
+        raise LookupError(  # failed, not skipped: a resume runs it once its trunk is there
+            f"no trunk for this branch in {out_dir}: run the same settings with "
+            f"--budget-tokens {run.spec.trunk_tokens} --branches {budget} into this folder on "
+            "this machine first (a suite lists the trunk before its branches)"
+        )
+    return found[-1]
 
 
 def time_to_target(curve: list[dict], target: float | None) -> float | None:

@@ -18,6 +18,7 @@ import numpy as np
 from .evaluate import scored
 from .measure import this_machine
 from .records import (
+    NEURAL_FAMILIES,
     RECORDS_FILE,
     RunRecord,
     append_record,
@@ -42,6 +43,7 @@ class MixSpec:
     first: str  # spec names of the two component runs of this suite
     second: str
     mode: str = "stream"
+    seed: int = 0  # the neural component's seed (a count model has one run, whatever the seed)
 
     @property
     def name(self) -> str:
@@ -66,13 +68,15 @@ def mix_log_probs(first: np.ndarray, second: np.ndarray, weight: float) -> np.nd
 
 
 def _component(records: list[dict], spec: MixSpec, model: str) -> dict | None:
-    """The newest ok full-data run of `model` on the mix's corpus and mode."""
+    """The newest ok full-data run of `model` on the mix's corpus and mode (of its seed, for a
+    neural model)."""
     matches = [
         r
         for r in records
         if (r["corpus"], r["mode"], r["model"], r["status"])
         == (spec.corpus, spec.mode, model, "ok")
         and is_full_data(r)
+        and (r["family"] not in NEURAL_FAMILIES or (r.get("seed") or 0) == spec.seed)
     ]
     return matches[-1] if matches else None
 
@@ -91,7 +95,10 @@ def mix_config_hash(spec: MixSpec, records: list[dict]) -> str:
     """A mix's config hash: its components' hashes (their names where a component is missing)."""
     parts = [_component(records, spec, m) for m in (spec.first, spec.second)]
     hashes = [p["config_hash"] if p else m for p, m in zip(parts, (spec.first, spec.second))]
-    return config_hash({"mix": hashes, "mode": spec.mode})
+    payload = {"mix": hashes, "mode": spec.mode}
+    if spec.seed:  # seed 0 as before seeds: earlier mixes keep their hashes
+        payload["seed"] = spec.seed
+    return config_hash(payload)
 
 
 def run_mix(spec: MixSpec, out_dir: Path, suite: str, records: list[dict]) -> RunRecord:
@@ -105,7 +112,7 @@ def run_mix(spec: MixSpec, out_dir: Path, suite: str, records: list[dict]) -> Ru
         model=spec.name,
         family="mix",
         device="cpu",
-        seed=0,
+        seed=spec.seed,
         machine=this_machine(),
     )
     record.run_id = make_run_id(spec.corpus, spec.name, spec.mode, record.config_hash)
@@ -166,9 +173,13 @@ def run_mixes(
     here = this_machine()["id"]
     records = [r for r in read_records(jsonl) if machine_id(r) == here]
     done = latest_by_config(records) if resume else {}
-    out = []
+    out, mixed = [], set()
     for spec in specs:
-        kept = done.get(mix_config_hash(spec, records))
+        mix_hash = mix_config_hash(spec, records)
+        if mix_hash in mixed:  # two count components: one mix, whatever the seed
+            continue
+        mixed.add(mix_hash)
+        kept = done.get(mix_hash)
         if kept and kept["status"] == "ok":  # before mixing: a kept mix writes no artifacts
             out.append(kept)
             continue

@@ -7,7 +7,7 @@ errors exit with status 2 and nothing half-done.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from .corpora import (
     check_corpus_name,
@@ -18,6 +18,7 @@ from .corpora import (
 )
 from .errors import UsageError
 from .models.base import Budget
+from .models.neural.schedule import branch_point
 from .models.registry import ResolvedModel, resolve
 from .protocol import MODES
 from .records import config_hash
@@ -43,6 +44,11 @@ class RunSpec:
     threads: int | None = None  # None: every core
     eval_tokens: int | None = None  # score only the first N tokens of valid/test (slow peers)
     train_fraction: float | None = None  # train on the first fraction of the train split
+    # Decay branches (lr_schedule=wsd, token budgets): a trunk keeps its training state for
+    # branches of these budgets (not in the hash: keeping it changes nothing in the run) ...
+    branches: tuple[int, ...] = ()
+    # ... and a branch starts from the trunk of this many tokens with otherwise equal settings
+    trunk_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,33 @@ def _resolve_device(requested: str, model: ResolvedModel, strict: bool = True) -
             "False); use --device cpu, or install a CUDA build of torch (README, GPU users)"
         )
     return "cuda" if available else "cpu"
+
+
+def check_branching(spec: RunSpec, model: ResolvedModel) -> None:
+    """Branches and trunks: a WSD schedule, token budgets, branch points inside the trunk."""
+    if not (spec.branches or spec.trunk_tokens is not None):
+        return
+    if not model.model_class.iterative or getattr(model.config, "lr_schedule", None) != "wsd":
+        raise UsageError(
+            "decay branches (--branches, --trunk-tokens) need a neural model with "
+            "--set lr_schedule=wsd: only its constant phase is the same for every budget"
+        )
+    if spec.budget_tokens is None or spec.budget_seconds or spec.budget_epochs:
+        raise UsageError("decay branches need a token budget alone (--budget-tokens)")
+    trunk = spec.trunk_tokens or spec.budget_tokens
+    if spec.trunk_tokens is not None and spec.branches:
+        raise UsageError("a run is a trunk (--branches) or a branch (--trunk-tokens), not both")
+    budgets = spec.branches or (spec.budget_tokens,)
+    bad = [b for b in budgets if not 0 < b < trunk]
+    if bad:
+        raise UsageError(f"a branch budget must be below its trunk's {trunk} tokens, got {bad[0]}")
+    warmup = model.config.warmup_tokens
+    short = [b for b in budgets if branch_point(b, model.config.decay_fraction) <= warmup]
+    if short:
+        raise UsageError(
+            f"a branch of {short[0]} tokens would decay before the warm-up "
+            f"({warmup} tokens) ends: lower --set decay_fraction or raise the budget"
+        )
 
 
 def hashed_config(config) -> dict:
@@ -154,6 +187,40 @@ def plan(spec: RunSpec, suite: str = "adhoc", data_dir=None) -> PlannedRun:
     }
     if spec.train_fraction is not None:  # only when set: earlier runs keep their hashes
         config["train_fraction"] = spec.train_fraction
+    check_branching(spec, model)
+    if spec.trunk_tokens is not None:  # a branch: its trunk's whole config is part of it
+        trunk = replace(spec, budget_tokens=spec.trunk_tokens, trunk_tokens=None, branches=())
+        config["trunk_config_hash"] = plan(trunk, suite, data_dir).config_hash
     return PlannedRun(
         spec, suite, model, vocab, device, threads, budget, sha, config, config_hash(config)
     )
+
+
+def plan_seeds(
+    specs: list[RunSpec], seeds: tuple[int, ...] | None, suite: str = "adhoc", data_dir=None
+) -> list[PlannedRun]:
+    """Each spec planned; a neural one once per seed of `seeds` (None: its own seed). Count
+    models are deterministic: one run, whatever the seeds."""
+    planned = []
+    for spec in specs:
+        run = plan(spec, suite, data_dir)
+        if seeds is None or not run.model.model_class.iterative:
+            planned.append(run)
+            continue
+        planned += [plan(replace(spec, seed=seed), suite, data_dir) for seed in seeds]
+    return planned
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """`0,1,2` or `0-4`: distinct non-negative seeds, in order."""
+    try:
+        if "-" in text.strip("-"):
+            low, high = (int(x) for x in text.split("-", 1))
+            seeds = tuple(range(low, high + 1))
+        else:
+            seeds = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        seeds = ()
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds {text!r}: give distinct seeds >= 0, e.g. 0,1,2 or 0-4")
+    return seeds

@@ -184,12 +184,14 @@ def artifact_path(kind: str, run_id: str, split: str | None = None) -> str:
         "logprobs": f"logprobs/{run_id}.{split}.npy",  # per-token log-probs (local, for mixes)
         "sentences": f"sentences/{run_id}.test.npy",  # test NLL per sentence (committed)
         "checkpoint": f"checkpoints/{run_id}.pt",  # the best state (local, for sampling)
+        # a trunk's whole training state where a branch of `split` tokens decays (local)
+        "branch": f"branches/{run_id}.{split}.pt",
         "log": f"logs/{run_id}.log",  # the worker's stderr (local)
     }
     return paths[kind]
 
 
-ARTIFACT_FOLDERS = ("logprobs", "sentences", "checkpoints")
+ARTIFACT_FOLDERS = ("logprobs", "sentences", "checkpoints", "branches")
 TEMP_MARK = ".tmp-"  # `.<name>.tmp-<pid>`: an artifact not yet renamed into place
 
 

@@ -1,7 +1,7 @@
 """Named benchmark suites: data only (corpus x model x settings x budget x mode).
 
-`quick` is what CI runs and compares with `results/baseline/quick.jsonl`. `history` is the main
-job of `nox -s bench` (about 55 minutes on a 2-core CPU). The budgets are sized for such a CPU;
+`quick` is what CI runs and compares with `results/baseline/quick/`. `history` is the main
+job of `nox -s bench` (about 60 minutes on a 2-core CPU). The budgets are sized for such a CPU;
 a suite can be completed in parts (`--resume`), and the report combines suites' folders.
 
 Each suite declares the report sections it feeds (`feeds`); the report asks `suites_feeding`
@@ -36,6 +36,9 @@ class Suite:
     runs: tuple[RunSpec, ...]
     mixes: tuple[MixSpec, ...] = ()  # combined from the runs' saved log-probabilities, after them
     feeds: tuple[str, ...] = ()  # the report SECTIONS drawn from its runs
+    # each neural run (and each mix with a neural part) once per seed; a count model is
+    # deterministic: one run
+    seeds: tuple[int, ...] = (0,)
 
     def __post_init__(self) -> None:
         unknown = set(self.feeds) - set(SECTIONS)
@@ -101,31 +104,37 @@ _register(
     )
 )
 
-# History: about 9 minutes of training per PTB neural model (evaluations every 300 k tokens on
-# top), 3.5 minutes per Brown MLP; count models take seconds. Total about 55 minutes.
-PTB_NEURAL_SECONDS = 540
-BROWN_MLP_SECONDS = 210
+# History. Token budgets (complete schedules, the same run on any machine), each about three
+# minutes of training on a 2-core CPU, 3 seeds per neural model; count models take seconds.
+# Evaluations every 300 k tokens draw the curves. About 60 minutes in all.
+SEEDS = (0, 1, 2)
+PTB_NEURAL_TOKENS = {"lstm": 1_600_000, "rnn": 1_400_000, "transformer": 1_200_000, "mlp": 800_000}
+BROWN_MLP_TOKENS = {"mlp1": 300_000, "mlp9": 600_000}
 CURVE = {"eval_every_tokens": "300000"}
+
+
+def ptb_neural(device: str = "auto") -> tuple[RunSpec, ...]:
+    return tuple(
+        RunSpec("ptb", model, CURVE, device=device, budget_tokens=tokens)
+        for model, tokens in PTB_NEURAL_TOKENS.items()
+    )
+
 
 _register(
     Suite(
         "history",
-        "the main job (about 55 minutes on a 2-core CPU): PTB count models (KN 2-5, KN5 in "
-        "sentence mode = the 141.2 row, Witten-Bell, Laplace, KenLM where built) and MLP, RNN, "
-        "LSTM, Transformer at 9 minutes each; Brown KN 3/5 and Bengio's MLP1 and MLP9 at "
-        "3.5 minutes each; the papers' mixes (MLP + trigram, RNN + KN5)",
+        "the main job (about 60 minutes on a 2-core CPU): PTB count models (KN 2-5, KN5 in "
+        "sentence mode = the 141.2 row, Witten-Bell, Laplace, KenLM where built) and LSTM, RNN, "
+        "Transformer, MLP at about 3 minutes of training each (token budgets); Brown KN 3/5 and "
+        "Bengio's MLP1 and MLP9; 3 seeds per neural model; the papers' mixes (MLP + trigram, "
+        "RNN + KN5), one per seed",
         tuple(RunSpec("ptb", model) for model in ("kn5", "kn2", "kn3", "kn4", "wb3", "add1-3"))
         + tuple(RunSpec("ptb", m, mode="sentence") for m in ("kn5", "kn3", "kenlm5", "kenlm3"))
-        + tuple(
-            RunSpec("ptb", model, CURVE, budget_seconds=PTB_NEURAL_SECONDS)
-            for model in ("lstm", "rnn", "transformer", "mlp")
-        )
+        + ptb_neural()
         + tuple(RunSpec("brown", model) for model in ("kn5", "kn3"))
         + tuple(
-            RunSpec(
-                "brown", model, {"eval_every_tokens": "200000"}, budget_seconds=BROWN_MLP_SECONDS
-            )
-            for model in ("mlp1", "mlp9")
+            RunSpec("brown", model, {"eval_every_tokens": "200000"}, budget_tokens=tokens)
+            for model, tokens in BROWN_MLP_TOKENS.items()
         ),
         mixes=(
             MixSpec("ptb", "rnn", "kn5"),
@@ -135,6 +144,7 @@ _register(
             MixSpec("brown", "mlp9", "kn3"),
         ),
         feeds=(GAP, REPRODUCTION, PERPLEXITY_VS_TIME, THROUGHPUT, COST),
+        seeds=SEEDS,
     )
 )
 
@@ -163,44 +173,42 @@ _register(
     )
 )
 
-# Scaling: the same compute per neural run (3 minutes) on more and more training data.
-SCALING_SECONDS = 180
+# Scaling: the same training tokens per neural run (the history budgets) on more and more data.
 # Full data first on each corpus: its kn5 is every run's yardstick (records.target_run).
 SCALING_DATA = (("ptb", 1.0), ("ptb", 0.1), ("ptb", 0.3), ("wikitext2", 1.0), ("wikitext2", 0.1))
 _register(
     Suite(
         "scaling",
         "kn5, LSTM and Transformer on 10%, 30% and 100% of PTB train and 10% and 100% of "
-        "WikiText-2 train, 3 minutes of training per neural run (about 45 minutes)",
+        "WikiText-2 train, the history suite's token budgets, 3 seeds (about 2 hours)",
         tuple(
             RunSpec(
                 corpus,
                 model,
-                {} if model == "kn5" else {"eval_every_tokens": "300000"},
-                budget_seconds=None if model == "kn5" else SCALING_SECONDS,
+                {} if model == "kn5" else CURVE,
+                budget_tokens=PTB_NEURAL_TOKENS.get(model),
                 train_fraction=None if fraction == 1.0 else fraction,
             )
             for corpus, fraction in SCALING_DATA
             for model in ("kn5", "lstm", "transformer")
         ),
         feeds=(SCALING,),
+        seeds=SEEDS,
     )
 )
 
-# The reversal: the history suite's neural runs with the same wall-clock budget on each device.
-# The CPU half has the history runs' config hashes; the GPU half is skipped without CUDA.
+# The reversal: the history suite's neural runs, the same token budgets on each device; the
+# clock says how long each took. The CPU half has the history runs' config hashes; the GPU half
+# is skipped without CUDA.
 _register(
     Suite(
         "reversal",
-        "MLP, RNN, LSTM and Transformer with the same 9-minute budget on CPU and GPU, time to "
-        "the kn5 valid perplexity (the GPU half is recorded as skipped without CUDA)",
-        (RunSpec("ptb", "kn5"),)
-        + tuple(
-            RunSpec("ptb", model, CURVE, device=device, budget_seconds=PTB_NEURAL_SECONDS)
-            for device in ("cpu", "cuda")
-            for model in ("lstm", "rnn", "transformer", "mlp")
-        ),
+        "MLP, RNN, LSTM and Transformer with the history suite's token budgets on CPU and GPU, "
+        "3 seeds, time to the kn5 valid perplexity (the GPU half is recorded as skipped without "
+        "CUDA)",
+        (RunSpec("ptb", "kn5"),) + ptb_neural("cpu") + ptb_neural("cuda"),
         feeds=(GAP, REPRODUCTION, PERPLEXITY_VS_TIME, THROUGHPUT, COST),
+        seeds=SEEDS,
     )
 )
 

@@ -61,13 +61,16 @@ def test_eta_covers_the_remaining_seconds_budgets():
 
 
 def test_eta_of_the_planned_history_suite(mirror):
-    from lmbench.plan import plan
+    from lmbench.plan import plan_seeds
     from lmbench.suites import get_suite
 
-    runs = [plan(spec, "history", mirror) for spec in get_suite("history").runs]
+    suite = get_suite("history")
+    runs = plan_seeds(list(suite.runs), suite.seeds, "history", mirror)
     measured = Measured()
     total = estimate_remaining(runs, 0, None, 0.0, measured)
-    assert total >= seconds_left(runs, 0) >= 4 * 540
+    neural_tokens = sum(run.budget.tokens or 0 for run in runs if run.model.model_class.iterative)
+    assert neural_tokens >= 3 * 4 * 800_000  # three seeds of four PTB models, and Brown's MLPs
+    assert total >= neural_tokens / DEFAULT_TOKENS_PER_S
     started = RunState(started=0.0).after({"phase": "calibrate"}, 0.0)
     assert estimate_remaining(runs, 1, started, 5.0, measured) >= seconds_left(runs, 1)
 

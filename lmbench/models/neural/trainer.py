@@ -124,7 +124,9 @@ class Trainer:
             raise ValueError("a neural model needs a budget: epochs, tokens or seconds")
         self.model, self.config, self.net = model, model.config, model.net
         self.device, self.budget, self.on_eval = model.device, budget, on_eval
-        self.inputs, self.targets = training_columns(train, model.vocab_size, self.config.batch_size)
+        self.inputs, self.targets = training_columns(
+            train, model.vocab_size, self.config.batch_size
+        )
         self.predicted = self.targets != IGNORE
         self.epoch_tokens = int(self.predicted.sum())
         # the exact token count that ends training; a seconds budget sets it after its warm-up
@@ -174,24 +176,27 @@ class Trainer:
 
     # -- checkpoints for decay branches -----------------------------------------------------------
     def state(self) -> dict:
+        """A copy of the whole training state (state dicts alias the live tensors)."""
         self.check_losses()
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "tokens": self.tokens,
-            "steps": self.steps,
-            "epoch": self.epoch,
-            "column": self.column,
-            "carry": self.carry,
-            "net": self.net.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(),
-            "rng": rng_state(self.device),
-            "best_ppl": self.best_ppl,
-            "best_tokens": self.best_tokens,
-            "best_state": self.best_state,
-            "evals_without_gain": self.evals_without_gain,
-            "train_seconds": self.seconds_before + self.train_seconds(),
-        }
+        return copy.deepcopy(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "tokens": self.tokens,
+                "steps": self.steps,
+                "epoch": self.epoch,
+                "column": self.column,
+                "carry": self.carry,
+                "net": self.net.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(),
+                "rng": rng_state(self.device),
+                "best_ppl": self.best_ppl,
+                "best_tokens": self.best_tokens,
+                "best_state": self.best_state,
+                "evals_without_gain": self.evals_without_gain,
+                "train_seconds": self.seconds_before + self.train_seconds(),
+            }
+        )
 
     def load_state(self, saved: dict) -> None:
         if saved.get("format") != CHECKPOINT_FORMAT:
@@ -353,4 +358,3 @@ class Trainer:
             compile_seconds=self.compile_seconds,
             notes=notes,
         )
-
