@@ -153,6 +153,27 @@ def is_full_data(record: dict) -> bool:
     return train_scope(record) == "full" and eval_slice(record) is None
 
 
+def seedless_config(record: dict) -> str:
+    """What makes two runs one config apart from their seed (the config hash covers the seed):
+    runs with equal keys are seeds of one config, grouped in tables and figures. A mix's
+    components are its seeds' own runs, so only its name counts."""
+    extra = record.get("extra") or {}
+    key = {
+        "corpus": record.get("corpus_sha256") or record.get("corpus"),
+        "mode": record.get("mode"),
+        "model": record.get("model"),
+        "model_config": None if record.get("family") == "mix" else record.get("model_config"),
+        "device": record.get("device"),
+        "dtype": record.get("dtype"),
+        "budget": (record.get("budget") or {}).get("limit"),
+        "train_fraction": extra.get("train_fraction"),
+        "eval_slice": extra.get("eval_slice_tokens"),
+        "vocab": extra.get("vocab"),
+        "trunk_tokens": (extra.get("branch") or {}).get("trunk_tokens"),
+    }
+    return config_hash(key)
+
+
 def machine_id(record: dict) -> str | None:
     """The fingerprint id of the machine that measured a record (None: a v1 record)."""
     return (record.get("machine") or {}).get("id")

@@ -3,6 +3,7 @@
 import json
 import math
 import re
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +14,12 @@ from lmbench.cli import main
 from lmbench.execute import sentence_nll
 from lmbench.measure import this_machine
 from lmbench.mix import MixSpec, best_weight, mix_log_probs, run_mixes
+from lmbench.models.registry import resolve
 from lmbench.records import RunRecord
 from lmbench.reference import hardware, parse_duration, reference_dir
 from lmbench.report import tables
 from lmbench.report.figures import crossovers, power_law
-from lmbench.report.runs import Runs, how_to_fill, ratio_interval
+from lmbench.report.runs import Runs, how_to_fill, ratio_interval, ratio_point
 from lmbench.suites import PERPLEXITY_VS_TIME, SECTIONS, SUITES, suites_feeding
 
 N_SENTENCES, LENGTH = 400, 20
@@ -162,21 +164,25 @@ def test_published_training_times_parse(text, seconds):
 def test_report_has_every_section_and_lists_failures(tmp_path):
     rng = np.random.default_rng(3)
     _record(tmp_path, "kn5", "ngram", 140.0, rng, train_seconds=0.2, latency=0.005)
-    _record(
-        tmp_path,
-        "lstm",
-        "lstm",
-        115.0,
-        rng,
-        train_seconds=540.0,
-        size_bytes=20_000_000,
-        flops_per_token=1.5e7,
-        train_flops=1.5e7 * 5e6,
-        mfu=0.7,
-        calibration={"matmul_gflops": 150.0},
-        time_to_target_s=100.0,
-        target_ppl=147.0,
-    )
+    for seed in (0, 1, 2):  # three seeds of one config: one row, a claim
+        _record(
+            tmp_path,
+            "lstm",
+            "lstm",
+            115.0,
+            rng,
+            tag=f"s{seed}",
+            seed=seed,
+            train_seconds=540.0,
+            size_bytes=20_000_000,
+            flops_per_token=1.5e7,
+            train_flops=1.5e7 * 5e6,
+            mfu=0.7,
+            calibration={"matmul_gflops": 150.0},
+            time_to_target_s=100.0,
+            target_ppl=147.0,
+        )
+    _record(tmp_path, "rnn", "rnn", 120.0, rng, train_seconds=60.0)  # one seed: no claim
     failed = RunRecord(
         run_id="f",
         config_hash="f",
@@ -196,7 +202,9 @@ def test_report_has_every_section_and_lists_failures(tmp_path):
     for heading in ("## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6.", "## 7.", "## Failed"):
         assert heading in text
     assert "0.821 [" in text  # lstm / kn5 with its interval
+    assert "**lstm** (3 seeds, sd 0.00, 115.00-115.00): 17.9% better" in text
     assert "2,700x the training time" in text
+    assert "**rnn**: 1 seed: no claim" in text
     assert "Zaremba et al. 2014" in text  # the published rows, read from the reference data
     assert "not measured on this machine" not in text  # said in the figure, not the text
     assert "No GPU run is in these results" in text
@@ -270,7 +278,7 @@ def test_a_folder_of_two_machines_gives_two_gap_tables_each_divided_by_its_own_k
     text = tables.gap_table(runs)
     assert text.count("### ptb, stream mode, cpu") == 2
     assert "Measured on Slow CPU (avx2), 2 cores" in text and "Fast CPU (avx2), 64 cores" in text
-    assert "2,700x the training time" in text and "1,200x the training time" in text
+    assert "| 2,700x |" in text and "| 1,200x |" in text  # each machine's time / kn5
     for crossed in ("10,800x", "300x", "250x", "4x"):  # one machine's seconds by the other's
         assert crossed not in text
     # the per-run tables of seconds name each row's machine once the runs span several
@@ -294,3 +302,31 @@ def test_every_report_section_is_fed_and_the_report_names_no_suite():
                 assert not re.search(rf"[\"']{re.escape(name)}[\"']", line), (
                     f"{path.name}:{number} names the suite {name!r}: declare it in Suite.feeds"
                 )
+
+
+def test_seeds_group_into_one_row_and_widen_the_interval(tmp_path):
+    rng = np.random.default_rng(4)
+    kn5 = _record(tmp_path, "kn5", "ngram", 140.0, rng)
+    seeds = [
+        _record(tmp_path, "lstm", "lstm", ppl, rng, tag=f"s{i}", seed=i)
+        for i, ppl in enumerate((110.0, 118.0, 126.0))
+    ]
+    runs = Runs.load(tmp_path)
+    (group,) = [g for g in runs.groups() if g.first["model"] == "lstm"]
+    assert group.seeds == 3 and group.claims and group.label == "lstm"
+    assert group.spread() == "3 seeds, sd 8.00, 110.00-126.00"
+    one_seed = ratio_interval(seeds[1], kn5)
+    all_seeds = ratio_interval(seeds, kn5)
+    # the seeds' spread (110 to 126) is wider than one seed's sentence noise
+    assert (all_seeds[1] - all_seeds[0]) > 2 * (one_seed[1] - one_seed[0])
+    assert all_seeds[0] < ratio_point(seeds, kn5) < all_seeds[1]
+
+
+def test_two_configs_of_one_model_get_labels_that_say_what_differs(tmp_path):
+    rng = np.random.default_rng(5)
+    default = asdict(resolve("transformer", {}).config)
+    _record(tmp_path, "transformer", "transformer", 130.0, rng, model_config=default)
+    other = {**default, "dropout": 0.2}
+    _record(tmp_path, "transformer", "transformer", 150.0, rng, tag="b", model_config=other)
+    labels = sorted(g.label for g in Runs.load(tmp_path).groups())
+    assert labels == ["transformer", "transformer (dropout 0.2)"]

@@ -17,7 +17,7 @@ from ..reference import hardware, published, reference_dir
 from ..suites import PERPLEXITY_VS_TIME, SCALING, SMOOTHING
 from . import figures, tables
 from .markdown import table
-from .runs import BOOTSTRAP_SAMPLES, Runs, how_to_fill
+from .runs import BOOTSTRAP_SAMPLES, MIN_SEEDS, Runs, how_to_fill
 
 FIGURES = "figures"
 
@@ -47,13 +47,20 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
     lines += [
         "Perplexity is per token, every token (incl. `<eos>`) predicted once (README, evaluation "
         "protocol). Stream mode unless a table says sentence. Times are training seconds "
-        "(evaluation excluded); neural budgets are wall-clock on the machine named above.",
+        "(evaluation excluded). A neural budget is training tokens or epochs with its complete "
+        "schedule, the same run on any machine; the seconds are what it took on the machine "
+        "named. A budget marked `wall-clock` is a seconds budget: how far it got depends on the "
+        "machine, so it supports no claim across machines.",
         "",
         "## 1. The gap: what a neural model buys over kn5, and what it costs",
         "",
-        "Ratios are to the `kn5` run of the same corpus, mode and device. The interval on the "
-        f"perplexity ratio is a 95% paired bootstrap over test sentences ({BOOTSTRAP_SAMPLES} "
-        "resamples of the saved per-sentence log-likelihoods).",
+        "Ratios are to the `kn5` run of the same corpus, mode and machine. A neural row is one "
+        "config over its seeds: the mean test perplexity, the seeds' standard deviation and "
+        "range, and the geometric mean of the seeds' ratios. The interval on the ratio is a 95% "
+        f"paired bootstrap ({BOOTSTRAP_SAMPLES} resamples of the saved per-sentence "
+        "log-likelihoods) that resamples test sentences and seeds. Count models are "
+        f"deterministic: one run each. Fewer than {MIN_SEEDS} seeds: the row is shown, and no "
+        "finding is stated.",
         "",
         tables.gap_table(runs),
         "",
@@ -95,9 +102,9 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
         lines += [
             figure("scaling.png", "test perplexity and training time by training-set size"),
             "",
-            "Test perplexity by training-set size (each neural run has the same training time, "
-            "so on more data it sees a smaller share of it: compute, not data, may be what "
-            "limits the right-hand points):",
+            "Test perplexity by training-set size (mean over a config's seeds; each neural run "
+            "of a model has the same budget whatever the data size, so on more data it sees a "
+            "smaller share of it: compute, not data, may be what limits the right-hand points):",
             "",
             table(measured_table),
             "",

@@ -39,11 +39,11 @@ def _on_machine(label: str, run: dict, several: bool) -> str:
     return f"{label} [{machine_id(run) or 'v1'}]" if several else label
 
 
-def _curve_points(run: dict, several_machines: bool = False) -> list[dict]:
+def _curve_points(run: dict, label: str, several_machines: bool = False) -> list[dict]:
     points = run.get("curve") or [{"seconds": run["train_seconds"], "valid_ppl": run["valid_ppl"]}]
-    model = _on_machine(run["model"], run, several_machines)
+    model = _on_machine(label, run, several_machines)
     return [
-        {"model": model, "seconds": p["seconds"], "valid ppl": p["valid_ppl"]}
+        {"model": model, "run": run["run_id"], "seconds": p["seconds"], "valid ppl": p["valid_ppl"]}
         for p in points
         if p.get("seconds") and p.get("valid_ppl") and math.isfinite(p["valid_ppl"])
     ]
@@ -84,13 +84,35 @@ def perplexity_vs_time(runs: Runs, published: pd.DataFrame, path: Path, corpus="
             )
         if on_device:
             several = several_machines(on_device)
-            points = pd.DataFrame([p for r in on_device for p in _curve_points(r, several)])
-            sns.lineplot(points, x="seconds", y="valid ppl", hue="model", marker="o", ax=ax)
+            points = pd.DataFrame(
+                [
+                    p
+                    for group in runs.groups(runs=on_device)
+                    for r in group.runs
+                    for p in _curve_points(r, group.label, several)
+                ]
+            )
+            # one line per run (each seed its own), one colour per config
+            sns.lineplot(
+                points,
+                x="seconds",
+                y="valid ppl",
+                hue="model",
+                units="run",
+                estimator=None,
+                marker="o",
+                ax=ax,
+            )
             reached = []
-            for run in on_device:
-                if run.get("time_to_target_s") and run["family"] in NEURAL_FAMILIES:
-                    ax.plot(run["time_to_target_s"], run["target_ppl"], "k*", ms=12)
-                    reached.append(f"{run['model']} {run['time_to_target_s']:.0f} s")
+            for group in runs.groups(runs=on_device):
+                times = [r["time_to_target_s"] for r in group.runs if r.get("time_to_target_s")]
+                if not times or group.first["family"] not in NEURAL_FAMILIES:
+                    continue
+                for r in group.runs:
+                    if r.get("time_to_target_s"):
+                        ax.plot(r["time_to_target_s"], r["target_ppl"], "k*", ms=12)
+                share = "" if len(times) == group.seeds else f" ({len(times)}/{group.seeds} seeds)"
+                reached.append(f"{group.label} {sum(times) / len(times):.0f} s{share}")
             if reached:
                 ax.text(
                     0.98,

@@ -1,5 +1,7 @@
-"""The runs a report draws on: the latest record per config, their kn5 yardsticks (measured on
-the same machine), and sentence-level bootstrap intervals for perplexity ratios.
+"""The runs a report draws on: the latest record per config, grouped by config minus seed (a
+`Group`: one config's seeds, labelled by what sets it apart from other configs of its model),
+their kn5 yardsticks (measured on the same machine), and bootstrap intervals for perplexity
+ratios that resample seeds as well as test sentences.
 
 Which suites feed which section is the suites' own declaration (`Suite.feeds`): nothing here or
 in the tables and figures names a suite."""
@@ -14,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..records import load_records, machine_id, target_run
+from ..records import COUNT_FAMILIES, load_records, machine_id, seedless_config, target_run
 from ..suites import SMOOTHING, SUITES, suites_feeding
 
 BOOTSTRAP_SAMPLES = 2000
+MIN_SEEDS = 3  # a claim about a neural model rests on at least this many seeds
 METHOD = "smoothing"  # the smoothing table's column: a method (kn, wb, ...), not a suite
 CONFIDENCE = 0.95
 
@@ -56,12 +59,109 @@ class Runs:
             if r["status"] == "ok" and (suites is None or r.get("suite") in suites)
         ]
 
+    def groups(self, section: str | None = None, runs: list[dict] | None = None) -> list[Group]:
+        """The ok runs of `section` (or `runs`) grouped by results folder, machine and config
+        minus seed, each labelled (`config_labels`); in first-seen order."""
+        grouped: dict[tuple, list[dict]] = {}
+        for r in self.ok(section) if runs is None else runs:
+            key = (r.get("source_file"), machine_id(r), seedless_config(r))
+            grouped.setdefault(key, []).append(r)
+        groups = [Group(sorted(g, key=lambda r: r.get("seed") or 0)) for g in grouped.values()]
+        for group, label in zip(groups, config_labels([g.first for g in groups])):
+            group.label = label
+        return groups
+
     def target(self, run: dict) -> dict | None:
         """The kn5 run a row is compared with (records.target_run), measured on the same machine:
         a ratio of seconds or of perplexities never crosses fingerprints (v1 records, which have
         none, are compared with each other)."""
         here = machine_id(run)
         return target_run(run, [r for r in self.ok() if machine_id(r) == here])
+
+
+@dataclass
+class Group:
+    """One config's runs, one per seed (a count model: one run; it is deterministic)."""
+
+    runs: list[dict]
+    label: str = ""
+
+    @property
+    def first(self) -> dict:
+        return self.runs[0]
+
+    @property
+    def seeds(self) -> int:
+        return len(self.runs)
+
+    @property
+    def deterministic(self) -> bool:
+        return self.first["family"] in COUNT_FAMILIES
+
+    @property
+    def claims(self) -> bool:
+        """Whether the report may state a finding about it: a count model, or >= MIN_SEEDS."""
+        return self.deterministic or self.seeds >= MIN_SEEDS
+
+    def values(self, key: str) -> np.ndarray:
+        return np.array([np.nan if r.get(key) is None else r[key] for r in self.runs], float)
+
+    def mean(self, key: str) -> float | None:
+        values = self.values(key)
+        return float(np.nanmean(values)) if np.isfinite(values).any() else None
+
+    def spread(self, key: str = "test_ppl") -> str:
+        """`n seeds, sd x, min-max` (or `deterministic`, `1 seed`)."""
+        if self.deterministic:
+            return "1 run (deterministic)"
+        values = self.values(key)
+        if self.seeds == 1:
+            return "1 seed"
+        return (
+            f"{self.seeds} seeds, sd {np.std(values, ddof=1):.2f}, "
+            f"{np.min(values):.2f}-{np.max(values):.2f}"
+        )
+
+
+def default_config(model: str) -> dict | None:
+    """The config a model spec name gets with no --set (None: not resolvable here)."""
+    from dataclasses import asdict
+
+    from ..models.registry import resolve
+
+    try:
+        return asdict(resolve(model, {}).config)
+    except Exception:  # a model this version no longer knows: no default to compare with
+        return None
+
+
+def config_labels(firsts: list[dict]) -> list[str]:
+    """A label per group (given by its first run) that tells configs of one model apart: the
+    model name alone for its default config, else the settings that differ from the default
+    (`transformer (dropout 0.2)`), and the budget where only the budget differs."""
+    labels = []
+    for run in firsts:
+        same_model = [
+            r
+            for r in firsts
+            if (r["model"], r["corpus"], r.get("source_file"))
+            == (run["model"], run["corpus"], run.get("source_file"))
+        ]
+        if len({seedless_config(r) for r in same_model}) < 2 or run["family"] == "mix":
+            labels.append(run["model"])
+            continue
+        default = default_config(run["model"]) or {}
+        config = run.get("model_config") or {}
+        differs = [
+            f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in sorted(config.items())
+            if k in default and default[k] != v
+        ]
+        twins = [r for r in same_model if (r.get("model_config") or {}) == config]
+        if len({seedless_config(r) for r in twins}) > 1:  # only the budget (or data) differs
+            differs.append(budget_label(run))
+        labels.append(f"{run['model']} ({', '.join(differs)})" if differs else run["model"])
+    return labels
 
 
 def several_machines(records: list[dict]) -> bool:
@@ -94,11 +194,14 @@ def budget_label(record: dict) -> str:
     limit = (record.get("budget") or {}).get("limit") or {}
     parts = []
     if "seconds" in limit:
-        parts.append(f"{limit['seconds'] / 60:g} min")
+        parts.append(f"{limit['seconds'] / 60:g} min wall-clock")
     if "tokens" in limit:
         parts.append(f"{limit['tokens'] / 1e6:g} M tokens")
     if "epochs" in limit:
         parts.append(f"{limit['epochs']:g} epochs")
+    trunk = ((record.get("extra") or {}).get("branch") or {}).get("trunk_tokens")
+    if trunk:
+        parts.append(f"decay branch of a {trunk / 1e6:g} M-token trunk")
     fraction = (record.get("extra") or {}).get("train_fraction")
     if fraction:
         parts.append(f"{fraction:.0%} of train")
@@ -113,17 +216,38 @@ def sentence_nll(record: dict) -> np.ndarray | None:
     return np.load(path).astype(np.float64) if path.is_file() else None
 
 
+def ratio_point(runs: list[dict], reference: dict) -> float | None:
+    """Test ppl of `runs` (a config's seeds) over the reference's: the geometric mean over
+    seeds of each seed's ratio."""
+    ppls = [r.get("test_ppl") for r in runs]
+    ref = reference.get("test_ppl")
+    if not ref or not all(p and math.isfinite(p) for p in ppls):
+        return None
+    return math.exp(float(np.mean([math.log(p / ref) for p in ppls])))
+
+
 def ratio_interval(
-    run: dict, reference: dict, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0
+    runs: dict | list[dict], reference: dict, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0
 ) -> tuple[float, float] | None:
-    """95% interval of test ppl(run) / ppl(reference), resampling test sentences (paired)."""
-    a, b = sentence_nll(run), sentence_nll(reference)
-    if a is None or b is None or a.shape != b.shape or not np.array_equal(a[:, 1], b[:, 1]):
+    """95% interval of the test perplexity ratio of `runs` (one run, or a config's seeds) to
+    `reference`: a paired bootstrap that resamples test sentences and, where there are several,
+    seeds (each resample draws as many seeds as there are, with replacement, and averages
+    their log-likelihoods)."""
+    runs = [runs] if isinstance(runs, dict) else runs
+    b = sentence_nll(reference)
+    nll = [sentence_nll(r) for r in runs]
+    if b is None or any(
+        a is None or a.shape != b.shape or not np.array_equal(a[:, 1], b[:, 1]) for a in nll
+    ):
         return None
     rng = np.random.default_rng(seed)
-    index = rng.integers(0, a.shape[0], size=(samples, a.shape[0]))
-    tokens = a[index, 1].sum(axis=1)
-    log_ratio = (a[index, 0].sum(axis=1) - b[index, 0].sum(axis=1)) / tokens
+    index = rng.integers(0, b.shape[0], size=(samples, b.shape[0]))
+    tokens = b[index, 1].sum(axis=1)
+    per_seed = np.stack([a[index, 0].sum(axis=1) for a in nll])  # [seeds, samples]
+    if len(nll) > 1:
+        drawn = rng.integers(0, len(nll), size=(len(nll), samples))
+        per_seed = np.take_along_axis(per_seed, drawn, axis=0)
+    log_ratio = (per_seed.mean(axis=0) - b[index, 0].sum(axis=1)) / tokens
     tail = (1 - CONFIDENCE) / 2
     low, high = np.quantile(log_ratio, [tail, 1 - tail])
     return math.exp(low), math.exp(high)

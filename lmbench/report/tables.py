@@ -13,11 +13,13 @@ from ..suites import COST, GAP, REPRODUCTION, THROUGHPUT, suites_feeding
 from .markdown import duration, table, times
 from .runs import (
     METHOD,
+    MIN_SEEDS,
     Runs,
     budget_label,
     how_to_fill,
     machine_label,
     ratio_interval,
+    ratio_point,
     several_machines,
     smoothing_rows,
 )
@@ -58,14 +60,17 @@ def _ratio(a, b) -> float | None:
 
 
 def gap_rows(runs: Runs) -> pd.DataFrame:
-    """One row per full-data run of the gap section's suites, with its ratios to the kn5 of the
-    same results folder and machine."""
+    """One row per full-data config (its seeds together) of the gap section's suites, with its
+    ratios to the kn5 of the same results folder and machine."""
     rows = []
-    for run in runs.ok(GAP):
-        if not is_full_data(run):
-            continue
+    for group in runs.groups(GAP, [r for r in runs.ok(GAP) if is_full_data(r)]):
+        run = group.first
         ref = runs.target(run)
-        interval = ratio_interval(run, ref) if ref and ref is not run else None
+        compared = ref is not None and ref is not run
+
+        def ratio(key: str, group=group, ref=ref) -> float | None:
+            return _ratio(group.mean(key), ref and ref.get(key))
+
         rows.append(
             {
                 "corpus": run["corpus"],
@@ -76,26 +81,37 @@ def gap_rows(runs: Runs) -> pd.DataFrame:
                 "folder": f"{Path(run['source_file']).parent.name}, {run.get('device_name')}",
                 "machine_id": machine_id(run) or "",
                 "fingerprint": run.get("machine"),
-                "model": run["model"],
+                "model": group.label,
                 "family": run["family"],
-                "test_ppl": run["test_ppl"],
-                "ppl_ratio": _ratio(run["test_ppl"], ref and ref["test_ppl"]),
-                "interval": interval,
-                "train_seconds": run["train_seconds"],
-                "time_ratio": _ratio(run["train_seconds"], ref and ref["train_seconds"]),
-                "tokens_per_s": run["train_tokens_per_s"],
-                "peak_rss_mb": (run["peak_rss_bytes"] or 0) / MiB or None,
-                "size_mb": (run["size_bytes"] or 0) / MiB or None,
-                "size_ratio": _ratio(run["size_bytes"], ref and ref["size_bytes"]),
-                "latency_ms": run["latency_ms_per_token"],
-                "latency_ratio": _ratio(
-                    run["latency_ms_per_token"], ref and ref["latency_ms_per_token"]
-                ),
-                "time_to_kn5": run.get("time_to_target_s"),
+                "claims": group.claims,
+                "seeds": group.spread(),
+                "test_ppl": group.mean("test_ppl"),
+                "ppl_ratio": ratio_point(group.runs, ref) if compared else None,
+                "interval": ratio_interval(group.runs, ref) if compared else None,
+                "train_seconds": group.mean("train_seconds"),
+                "time_ratio": ratio("train_seconds"),
+                "tokens_per_s": group.mean("train_tokens_per_s"),
+                "peak_rss_mb": (group.mean("peak_rss_bytes") or 0) / MiB or None,
+                "size_mb": (group.mean("size_bytes") or 0) / MiB or None,
+                "size_ratio": ratio("size_bytes"),
+                "latency_ms": group.mean("latency_ms_per_token"),
+                "latency_ratio": ratio("latency_ms_per_token"),
+                "time_to_kn5": _time_to_target(group),
                 "budget": budget_label(run),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _time_to_target(group) -> str:
+    """Mean training time to the kn5 valid perplexity over the seeds that reached it."""
+    reached = [r["time_to_target_s"] for r in group.runs if r.get("time_to_target_s")]
+    if group.first["family"] not in NEURAL_FAMILIES:
+        return "-"
+    if not reached:
+        return "not reached"
+    text = duration(sum(reached) / len(reached))
+    return text if len(reached) == group.seeds else f"{text} ({len(reached)} of {group.seeds})"
 
 
 def _with_interval(ratio, interval) -> str:
@@ -118,6 +134,7 @@ def gap_table(runs: Runs) -> str:
             {
                 "model": group["model"],
                 "test ppl": group["test_ppl"],
+                "seeds": group["seeds"],
                 "ppl / kn5 [95% CI]": [
                     _with_interval(r, i) for r, i in zip(group["ppl_ratio"], group["interval"])
                 ],
@@ -129,10 +146,7 @@ def gap_table(runs: Runs) -> str:
                 "size / kn5": group["size_ratio"].map(times),
                 "ms/token (batch 1)": group["latency_ms"],
                 "latency / kn5": group["latency_ratio"].map(times),
-                "time to kn5 valid": [
-                    duration(t) if t else ("not reached" if f in NEURAL_FAMILIES else "-")
-                    for t, f in zip(group["time_to_kn5"], group["family"])
-                ],
+                "time to kn5 valid": group["time_to_kn5"],
                 "budget": group["budget"],
             }
         )
@@ -145,14 +159,26 @@ def gap_table(runs: Runs) -> str:
 
 
 def _verdicts(group: pd.DataFrame) -> list[str]:
-    """The deployment reading of each neural row: better (or not), at what cost."""
+    """The deployment reading of each neural row: better, worse or no different at 95%, at
+    what cost; none from fewer than MIN_SEEDS seeds."""
     lines = []
     for row in group.itertuples(index=False):
         if row.family not in NEURAL_FAMILIES and row.family != "mix":
             continue
         if row.ppl_ratio is None:
             continue
-        word = "better" if row.ppl_ratio < 1 else "worse"
+        if not row.claims:
+            lines.append(
+                f"- **{row.model}**: {row.seeds}: no claim (a finding needs >= {MIN_SEEDS} "
+                "seeds: `--seeds 0,1,2`)."
+            )
+            continue
+        low, high = row.interval or (None, None)
+        if low is not None and low <= 1 <= high:
+            reading = "no different from kn5 at 95% (its interval holds 1)"
+        else:
+            word = "better" if row.ppl_ratio < 1 else "worse"
+            reading = f"{abs(1 - row.ppl_ratio):.1%} {word} perplexity than kn5"
         costs = [
             f"{times(ratio)} the {what}"
             for ratio, what in (
@@ -163,23 +189,31 @@ def _verdicts(group: pd.DataFrame) -> list[str]:
             if ratio is not None and not pd.isna(ratio)
         ]
         lines.append(
-            f"- **{row.model}**: {abs(1 - row.ppl_ratio):.1%} {word} perplexity than kn5, "
-            f"at {', '.join(costs[:-1])} and {costs[-1]}."
+            f"- **{row.model}** ({row.seeds}): {reading}, at {', '.join(costs[:-1])} and "
+            f"{costs[-1]}."
         )
     return [*lines, ""] if lines else []
 
 
-def _our_match(runs: Runs, corpus: str, spec: str, mode: str) -> dict | None:
-    """Our run answering a published row: the preferred suite's newest full-data run. Several
-    suites may hold a run of the same spec: their declaration order is the preference (the
-    published schedule first, then the main job)."""
+def _our_match(runs: Runs, corpus: str, spec: str, mode: str):
+    """Our config answering a published row (a `Group`: its seeds): the preferred suite's
+    newest full-data run and the other seeds of its config. Several suites may hold a run of
+    the same spec: their declaration order is the preference (the published schedule first,
+    then the main job)."""
     preference = suites_feeding(REPRODUCTION)
-    matches = [
-        (preference.index(r.get("suite")), -i, r)
-        for i, r in enumerate(runs.ok(REPRODUCTION))
+    candidates = [
+        r
+        for r in runs.ok(REPRODUCTION)
         if (r["corpus"], r["model"], r["mode"]) == (corpus, spec, mode) and is_full_data(r)
     ]
-    return min(matches, key=lambda m: m[:2])[2] if matches else None
+    if not candidates:
+        return None
+    ranked = [(preference.index(r.get("suite")), -i, r) for i, r in enumerate(candidates)]
+    chosen = min(ranked, key=lambda m: m[:2])[2]
+    for group in runs.groups(REPRODUCTION, candidates):
+        if any(r is chosen for r in group.runs):
+            return group
+    return None
 
 
 def reproduction_table(runs: Runs, published: pd.DataFrame) -> str:
@@ -188,7 +222,10 @@ def reproduction_table(runs: Runs, published: pd.DataFrame) -> str:
         spec, mode = PUBLISHED_TO_OURS.get((pub.corpus, pub.model), (None, None))
         ours = _our_match(runs, pub.corpus, spec, mode) if spec else None
         if ours:
-            note = f"{mode} mode, {budget_label(ours)}, trained {duration(ours['train_seconds'])}"
+            note = (
+                f"{mode} mode, {budget_label(ours.first)}, trained "
+                f"{duration(ours.mean('train_seconds'))}; {ours.spread()}"
+            )
         elif spec:
             note = f"not run yet (`{spec}`, {mode} mode)"
         else:
@@ -204,13 +241,17 @@ def reproduction_table(runs: Runs, published: pd.DataFrame) -> str:
                 ),
                 "source": pub.source,
                 "ours": spec or "-",
-                "our valid": ours["valid_ppl"] if ours else None,
-                "our test": ours["test_ppl"] if ours else None,
+                "our valid": ours.mean("valid_ppl") if ours else None,
+                "our test": ours.mean("test_ppl") if ours else None,
                 "our run": note
                 + (" (a different protocol: see below)" if pub.corpus in PROTOCOL_NOTES else ""),
             }
         )
     notes = [f"- {corpus}: {text}." for corpus, text in PROTOCOL_NOTES.items()]
+    notes.append(
+        f"- our valid and test are means over a config's seeds; a neural row of fewer than "
+        f"{MIN_SEEDS} seeds is one measurement, not a finding."
+    )
     return "\n".join([table(pd.DataFrame(rows)), "", *notes])
 
 
@@ -232,24 +273,26 @@ def gpu_era_table(published: pd.DataFrame, corpus: str = "ptb") -> str:
 def throughput_table(runs: Runs) -> str:
     chosen = [run for run in runs.ok(THROUGHPUT) if run.get("flops_per_token")]
     rows = []
-    for run in chosen:
-        achieved = run["train_flops"] / run["train_seconds"] / 1e9
+    for group in runs.groups(THROUGHPUT, chosen):
+        run = group.first
+        flops, seconds = group.values("train_flops"), group.values("train_seconds")
         rows.append(
             {
                 "suite": run["suite"],
                 "corpus": run["corpus"],
-                "model": run["model"],
+                "model": group.label,
+                "seeds": group.seeds,
                 "device": run.get("device_name") or run["device"],
                 **({"machine": machine_label(run)} if several_machines(chosen) else {}),
                 "precision": (run.get("extra") or {}).get("compute_dtype", run["dtype"]),
-                "train tok/s": run["train_tokens_per_s"],
-                "eval tok/s": run["eval_tokens_per_s"],
+                "train tok/s": group.mean("train_tokens_per_s"),
+                "eval tok/s": group.mean("eval_tokens_per_s"),
                 "GFLOPs/token (train)": run["flops_per_token"] / 1e9,
-                "achieved GFLOP/s": achieved,
+                "achieved GFLOP/s": float((flops / seconds).mean()) / 1e9,
                 "matmul peak GFLOP/s (measured)": (run.get("calibration") or {}).get(
                     "matmul_gflops"
                 ),
-                "MFU": run["mfu"],
+                "MFU": group.mean("mfu"),
                 "budget": budget_label(run),
             }
         )
@@ -257,7 +300,8 @@ def throughput_table(runs: Runs) -> str:
 
 
 def cost_table(runs: Runs, hardware: pd.DataFrame) -> str:
-    """Each neural run's measured training FLOPs on the machines of 2001 and 2012."""
+    """Each neural config's measured training FLOPs (mean over its seeds) on the machines of
+    2001 and 2012."""
     eras = []
     for prefix, (low, high) in ERA_UTILISATION.items():
         match = hardware[hardware["device"].str.startswith(prefix)]
@@ -267,20 +311,21 @@ def cost_table(runs: Runs, hardware: pd.DataFrame) -> str:
             )
     chosen = [r for r in runs.ok(COST) if r.get("train_flops") and is_full_data(r)]
     rows = []
-    for run in chosen:
+    for group in runs.groups(COST, chosen):
+        run, train_flops = group.first, group.mean("train_flops")
         row = {
             "corpus": run["corpus"],
-            "model": run["model"],
+            "model": group.label,
             "budget": budget_label(run),
-            "training FLOPs": f"{run['train_flops']:.3g}",
+            "training FLOPs": f"{train_flops:.3g}",
             **({"machine": machine_label(run)} if several_machines(chosen) else {}),
-            "here (measured)": duration(run["train_seconds"]),
+            "here (measured)": duration(group.mean("train_seconds")),
         }
         epoch_tokens = (run.get("extra") or {}).get("epoch_tokens")
         for name, year, peak, low, high in eras:
-            fast, slow = run["train_flops"] / (peak * high), run["train_flops"] / (peak * low)
+            fast, slow = train_flops / (peak * high), train_flops / (peak * low)
             row[f"{year} {name} at {low:.0%}-{high:.0%}"] = f"{duration(fast)} - {duration(slow)}"
-            row[f"{year} at peak"] = duration(run["train_flops"] / peak)
+            row[f"{year} at peak"] = duration(train_flops / peak)
             if epoch_tokens and year < 2010:
                 per_epoch = run["flops_per_token"] * epoch_tokens / (peak * high)
                 row[f"one epoch, {year}"] = f">= {duration(per_epoch)}"
