@@ -7,8 +7,9 @@ number of batches, as fresh processes, alternating, `--repeats` times; the train
 time is compared (theirs from its ms/batch log lines, ours from the trainer's own clock; both
 include the first, warm-up batches and exclude loading the corpus). Ours runs with the
 environment `lmbench run` gives a run (threads, glibc malloc tunables); theirs runs plainly and
-with those same tunables, so the ratio is shown both ways. Medians and ratios go to
-results/peers/<host>-<date>/word_language_model.json.
+with those same tunables, so the ratio is shown both ways. On a CPU with AVX512-BF16 or AMX,
+our LSTM, Transformer and MLP are also timed under bf16 autocast against fp32 (alternating,
+same tokens). Medians and ratios go to results/peers/<host>-<date>/word_language_model.json.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from peer_results import save_peer_results
 
 from lmbench.corpora import locate_files
-from lmbench.measure import calibrate, environment
+from lmbench.measure import calibrate, cpu_has_bf16, environment
 from lmbench.models.registry import resolve
 from lmbench.runner import MALLOC_TUNABLES, child_env
 
@@ -39,12 +40,14 @@ from lmbench.measure import Stopwatch
 from lmbench.models.base import Budget
 from lmbench.models.registry import resolve
 from lmbench.runner import MALLOC_TUNABLES, child_env
-corpus = load_corpus("ptb", sys.argv[1])
-model = resolve("lstm").build(corpus.vocab.size, "cpu", seed=1111)
+data_dir, tokens, spec, precision = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+corpus = load_corpus("ptb", data_dir)
+model = resolve(spec, {"precision": precision}).build(corpus.vocab.size, "cpu", seed=1111)
 watch = Stopwatch().start()
-report = model.fit(corpus.segments("train", "stream"), Budget(tokens=int(sys.argv[2])))
+report = model.fit(corpus.segments("train", "stream"), Budget(tokens=tokens))
 print(json.dumps({"tokens": report.train_tokens, "seconds": watch.stop()}))
 """
+PRECISION_MODELS = ("lstm", "transformer", "mlp")  # bf16 autocast against fp32, ours only
 MS_PER_BATCH = re.compile(r"ms/batch\s+([\d.]+)")
 
 
@@ -70,15 +73,36 @@ def theirs(examples: Path, data: Path, intervals: int, env: dict) -> dict:
     return {"tokens": batches * BATCH * BPTT, "seconds": seconds}
 
 
-def ours(data_dir: str, tokens: int) -> dict:
+def ours(data_dir: str, tokens: int, spec: str = "lstm", precision: str = "float32") -> dict:
     out = subprocess.run(
-        [sys.executable, "-c", OURS, data_dir, str(tokens)],
+        [sys.executable, "-c", OURS, data_dir, str(tokens), spec, precision],
         capture_output=True,
         text=True,
         check=True,
         env=child_env(THREADS),  # as `lmbench run` starts a run
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bf16_speedups(data_dir: str, batches: int, repeats: int) -> dict:
+    """Training tokens/s of our LSTM, Transformer and MLP under bf16 autocast and in fp32, the
+    same tokens each, alternating fp32 and bf16 `repeats` times; medians and their ratio."""
+    tokens = batches * BATCH * BPTT
+    out = {}
+    for spec in PRECISION_MODELS:
+        rates = {"float32": [], "bfloat16": []}
+        for _ in range(repeats):
+            for precision in rates:
+                run = ours(data_dir, tokens, spec, precision)
+                rates[precision].append(run["tokens"] / run["seconds"])
+        medians = {p: statistics.median(r) for p, r in rates.items()}
+        out[spec] = {
+            "tokens": tokens,
+            "tokens_per_s": rates,
+            "median_tokens_per_s": medians,
+            "bf16 / fp32": medians["bfloat16"] / medians["float32"],
+        }
+    return out
 
 
 def main() -> int:
@@ -135,6 +159,8 @@ def main() -> int:
             for name, s in summary.items()
         },
     }
+    if cpu_has_bf16():  # AVX512-BF16 or AMX: bf16 autocast against fp32, alternating
+        results["bf16_autocast"] = bf16_speedups(args.data_dir, results["batches"], args.repeats)
     save_peer_results("word_language_model", results, args.out)
     return 0
 

@@ -150,6 +150,15 @@ def best_seconds(fn: Callable[[], object], repeats: int, sync=None) -> float:
     return min(times)
 
 
+BF16_ISA = ("avx512_bf16", "amx_tile")  # CPU flags with native bf16 matmuls
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX): where bf16 autocast
+    can be faster than fp32, and its matmul peak is worth measuring."""
+    return any(flag in machine_fingerprint().get("isa", ()) for flag in BF16_ISA)
+
+
 def calibrate(
     matmul_n: int = 2048, sort_n: int = 10_000_000, repeats: int = 3, device: str = "cpu"
 ) -> dict:
@@ -184,6 +193,11 @@ def calibrate(
         backend = f"torch {torch.__version__}"
         torch.mm(a, b)  # warm-up: thread pool start
         seconds = best_seconds(lambda: torch.mm(a, b), repeats)
+        if device == "cpu" and cpu_has_bf16():  # a bf16 run's MFU divides by this peak
+            a16, b16 = a.bfloat16(), b.bfloat16()
+            torch.mm(a16, b16)
+            bf16_seconds = best_seconds(lambda: torch.mm(a16, b16), repeats)
+            extra["matmul_bf16_gflops"] = 2 * matmul_n**3 / bf16_seconds / 1e9
     else:
         a = rng.standard_normal((matmul_n, matmul_n), dtype=np.float32)
         b = rng.standard_normal((matmul_n, matmul_n), dtype=np.float32)
