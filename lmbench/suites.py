@@ -19,14 +19,15 @@ from .mix import MixSpec
 from .plan import RunSpec
 
 # The report's sections a suite can feed (what `lmbench report` draws from its runs).
-GAP = "gap"  # 1. ratios to kn5 on one machine (also section 7's samples)
+GAP = "gap"  # 1. ratios to kn5 on one machine (also section 8's samples)
 REPRODUCTION = "reproduction"  # 2. ours beside the published numbers
 PERPLEXITY_VS_TIME = "perplexity vs time"  # 3. curves on CPU and GPU (also the throughput figure)
 SCALING = "scaling"  # 4. test perplexity by training-set size
 SMOOTHING = "smoothing"  # 4. test perplexity by order and smoothing
 THROUGHPUT = "throughput"  # 5. tokens/s and MFU of every neural run
 COST = "cost"  # 6. training FLOPs on the machines of 2001 and 2012
-SECTIONS = (GAP, REPRODUCTION, PERPLEXITY_VS_TIME, SCALING, SMOOTHING, THROUGHPUT, COST)
+BRANCHES = "branches"  # 7. decay branches of one WSD trunk against complete runs
+SECTIONS = (GAP, REPRODUCTION, PERPLEXITY_VS_TIME, SCALING, SMOOTHING, THROUGHPUT, COST, BRANCHES)
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,36 @@ _register(
         "CUDA)",
         (RunSpec("ptb", "kn5"),) + ptb_neural("cpu") + ptb_neural("cuda"),
         feeds=(GAP, REPRODUCTION, PERPLEXITY_VS_TIME, THROUGHPUT, COST),
+        seeds=SEEDS,
+    )
+)
+
+
+# Decay branches (Hagele et al. 2024): does a short decay from a constant-rate trunk give what a
+# complete run of the shorter budget gives? Per model and seed: a complete cosine run of
+# BRANCH_TOKENS, a WSD trunk of TRUNK_TOKENS (itself a complete WSD run of that length) that keeps
+# its state where a BRANCH_TOKENS run decays, and the branch from there. About an hour here.
+BRANCH_TOKENS = 1_000_000
+TRUNK_TOKENS = 1_200_000
+BRANCH_MODELS = ("lstm", "transformer", "mlp")
+WSD = {"lr_schedule": "wsd"}
+_register(
+    Suite(
+        "branches",
+        f"decay branches: lstm, transformer, mlp on PTB, 3 seeds each of a complete cosine run "
+        f"of {BRANCH_TOKENS / 1e6:g} M tokens and a decay branch to {BRANCH_TOKENS / 1e6:g} M "
+        f"from a {TRUNK_TOKENS / 1e6:g} M-token WSD trunk (about an hour on a 2-core CPU)",
+        (RunSpec("ptb", "kn5"),)
+        + tuple(
+            spec
+            for model in BRANCH_MODELS
+            for spec in (
+                RunSpec("ptb", model, {"lr_schedule": "cosine"}, budget_tokens=BRANCH_TOKENS),
+                RunSpec("ptb", model, WSD, budget_tokens=TRUNK_TOKENS, branches=(BRANCH_TOKENS,)),
+                RunSpec("ptb", model, WSD, budget_tokens=BRANCH_TOKENS, trunk_tokens=TRUNK_TOKENS),
+            )
+        ),
+        feeds=(BRANCHES,),
         seeds=SEEDS,
     )
 )

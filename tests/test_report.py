@@ -51,7 +51,7 @@ def _record(folder, model, family, ppl, rng, suite="history", tag="", **fields):
         device="cpu",
         device_name="test CPU",
         status=fields.pop("status", "ok"),
-        budget={"kind": "none", "limit": None, "ended_by": "data"},
+        budget=fields.pop("budget", {"kind": "none", "limit": None, "ended_by": "data"}),
         train_seconds=fields.pop("train_seconds", 1.0),
         train_tokens=1000,
         train_tokens_per_s=1000.0,
@@ -330,3 +330,39 @@ def test_two_configs_of_one_model_get_labels_that_say_what_differs(tmp_path):
     _record(tmp_path, "transformer", "transformer", 150.0, rng, tag="b", model_config=other)
     labels = sorted(g.label for g in Runs.load(tmp_path).groups())
     assert labels == ["transformer", "transformer (dropout 0.2)"]
+
+
+def test_decay_branches_sit_beside_complete_runs_with_a_verdict(tmp_path):
+    rng = np.random.default_rng(6)
+
+    def run(role: str, ppl: float, seed: int, tokens: int = 1_000_000) -> None:
+        extra = {}
+        if role == "trunk":
+            extra["branch_states"] = {"1000000": f"branches/t{seed}.pt"}
+        if role == "branch":
+            extra["branch"] = {"trunk_run_id": f"t{seed}", "trunk_tokens": 1_200_000}
+        schedule = "cosine" if role == "full" else "wsd"
+        _record(
+            tmp_path,
+            "lstm",
+            "lstm",
+            ppl,
+            rng,
+            suite="branches",
+            tag=f"{role}{seed}",
+            seed=seed,
+            extra=extra,
+            model_config={"lr_schedule": schedule},
+            budget={"kind": "tokens", "limit": {"tokens": tokens}, "ended_by": "tokens"},
+        )
+
+    for seed, (full, branch) in enumerate(((120.0, 119.0), (122.0, 121.5), (121.0, 120.0))):
+        run("full", full, seed)
+        run("trunk", branch - 3, seed, tokens=1_200_000)
+        run("branch", branch, seed)
+    (row,) = tables.branch_rows(Runs.load(tmp_path))
+    assert row["complete run"] == "121.00 ± 1.00 (3)"
+    assert row["decay branch (WSD)"] == "120.17 ± 1.26 (3)"
+    assert row["branch - complete"] == "-0.83" and row["tolerance"] == "2.00"
+    assert row["verdict"] == "equivalent" and row["complete schedule"] == "cosine"
+    assert row["trunk (complete WSD, 1.2 M)"].startswith("117.17")

@@ -157,7 +157,20 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
         "",
         tables.cost_table(runs, hw),
         "",
-        "## 7. Samples",
+        "## 7. Decay branches: one trunk, every shorter budget",
+        "",
+        "Warmup-stable-decay (Hagele et al. 2024): a WSD run is constant until the last fifth of "
+        "its budget, so one constant-rate trunk serves every shorter budget: a branch resumes "
+        "the trunk's saved state (weights, optimizer, RNG, data position) where its budget's "
+        "decay begins and decays to 0. Test perplexity, mean ± standard deviation (seeds); the "
+        "branch's time includes its trunk's seconds up to the branch point. Equivalent: the mean "
+        "difference is within 2 standard deviations of the complete runs, or within 1%, "
+        "whichever is larger. A branch is bit-identical to a from-scratch WSD run of its budget "
+        "(`tests/test_training.py`); the complete run here has the cosine schedule.",
+        "",
+        tables.branches_table(runs),
+        "",
+        "## 8. Samples",
         "",
         tables.samples_table(runs),
         "",

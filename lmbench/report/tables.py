@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..measure import describe_machine
 from ..records import NEURAL_FAMILIES, is_full_data, machine_id
-from ..suites import COST, GAP, REPRODUCTION, THROUGHPUT, suites_feeding
+from ..suites import BRANCHES, COST, GAP, REPRODUCTION, THROUGHPUT, suites_feeding
 from .markdown import duration, table, times
 from .runs import (
     METHOD,
@@ -408,3 +408,83 @@ def smoothing_table(runs: Runs) -> str:
     )
     pivot.columns = [f"order {c}" for c in pivot.columns]
     return table(pivot.reset_index())
+
+
+def _role(run: dict) -> str:
+    extra = run.get("extra") or {}
+    if extra.get("branch"):
+        return "branch"
+    return "trunk" if extra.get("branch_states") else "full"
+
+
+def branch_rows(runs: Runs) -> list[dict]:
+    """Each decay branch config (its seeds) beside the complete run of the same model, budget,
+    folder and machine, and its trunk: means, seed spread, and whether the difference is within
+    the tolerance (2 standard deviations of the complete runs, or 1%, whichever is larger)."""
+    groups = runs.groups(BRANCHES)
+    rows = []
+    for branch in (g for g in groups if _role(g.first) == "branch"):
+        first = branch.first
+
+        def same(group, role: str, tokens: int | None, first=first) -> bool:
+            limit = (group.first.get("budget") or {}).get("limit") or {}
+            return (
+                _role(group.first) == role
+                and limit.get("tokens") == tokens
+                and (group.first["model"], group.first.get("source_file"))
+                == (first["model"], first.get("source_file"))
+                and machine_id(group.first) == machine_id(first)
+            )
+
+        budget = first["budget"]["limit"]["tokens"]
+        trunk_tokens = first["extra"]["branch"]["trunk_tokens"]
+        full = next((g for g in groups if same(g, "full", budget)), None)
+        trunk = next((g for g in groups if same(g, "trunk", trunk_tokens)), None)
+        row = {
+            "corpus": first["corpus"],
+            "model": first["model"],
+            "budget": f"{budget / 1e6:g} M tokens",
+            "decay branch (WSD)": _mean_sd(branch),
+            "complete run": _mean_sd(full),
+            "complete schedule": (full.first.get("model_config") or {}).get("lr_schedule")
+            if full
+            else None,
+            f"trunk (complete WSD, {trunk_tokens / 1e6:g} M)": _mean_sd(trunk),
+            "branch - complete": None,
+            "tolerance": None,
+            "verdict": "no complete run to compare",
+            "branch train time": duration(branch.mean("train_seconds")),
+            "complete train time": duration(full.mean("train_seconds")) if full else "-",
+        }
+        if full is not None:
+            values = full.values("test_ppl")
+            sd = float(values.std(ddof=1)) if values.size > 1 else float("nan")
+            difference = branch.mean("test_ppl") - full.mean("test_ppl")
+            tolerance = max(2 * sd, 0.01 * full.mean("test_ppl"))
+            row["branch - complete"] = f"{difference:+.2f}"
+            row["tolerance"] = f"{tolerance:.2f}"
+            enough = min(branch.seeds, full.seeds) >= MIN_SEEDS
+            row["verdict"] = (
+                f"fewer than {MIN_SEEDS} seeds: no verdict"
+                if not enough
+                else "equivalent"
+                if abs(difference) <= tolerance
+                else ("branch better" if difference < 0 else "branch worse")
+            )
+        rows.append(row)
+    return rows
+
+
+def _mean_sd(group) -> str:
+    if group is None:
+        return "-"
+    values = group.values("test_ppl")
+    spread = f" ± {values.std(ddof=1):.2f}" if values.size > 1 else ""
+    return f"{values.mean():.2f}{spread} ({group.seeds})"
+
+
+def branches_table(runs: Runs) -> str:
+    rows = branch_rows(runs)
+    if not rows:
+        return f"_Not run yet: {how_to_fill(BRANCHES)}._"
+    return table(pd.DataFrame(rows))
