@@ -36,6 +36,17 @@ def _sources(runs: Runs) -> list[str]:
     ]
 
 
+def _fewest_seeds(runs: Runs, corpus: str, label: str) -> int:
+    """The fewest seeds behind any data size of a model's scaling points."""
+    model = label.split(" [")[0]  # a machine's id may follow the name
+    sizes: dict = {}
+    for r in runs.ok(SCALING):
+        if (r["corpus"], r["model"]) == (corpus, model):
+            key = (r.get("extra") or {}).get("train_fraction")
+            sizes[key] = sizes.get(key, 0) + 1
+    return min(sizes.values(), default=0)
+
+
 def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> str:
     figure_dir.mkdir(parents=True, exist_ok=True)
     pub, hw = published(reference), hardware(reference)
@@ -115,6 +126,14 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
             "",
         ]
         for c in figures.crossovers(fits):
+            seeds = _fewest_seeds(runs, c["corpus"], c["model"])
+            if seeds < MIN_SEEDS:
+                lines.append(
+                    f"- {c['corpus']}: `{c['model']}`'s points rest on {seeds} seed(s) each: "
+                    f"its fit is drawn, and no crossover is stated (a finding needs >= "
+                    f"{MIN_SEEDS} seeds)."
+                )
+                continue
             side = "beyond" if c["wins with more data"] else "below"
             low, high = c["measured range"]
             where = (
