@@ -138,10 +138,13 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
     record.curve = []
     watch = measure.Stopwatch(measure.device_sync(run.device))
 
+    last_eval: dict = {}  # the newest mid-training evaluation: the final one, if it is the best
+
     def on_eval(tokens: int) -> float:
         """Evaluate on valid mid-training; the time it takes is not training time."""
         seconds = watch.elapsed() - sum(p["eval_seconds"] for p in record.curve)
         result = evaluate(model, valid)
+        last_eval.update(tokens=tokens, result=result)
         record.curve.append(
             {
                 "seconds": seconds,
@@ -201,7 +204,10 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
     if run.target_ppl is not None:
         record.target_ppl, record.target_source = run.target_ppl, run.target_source
     emit({"phase": "valid"})
-    valid_eval = evaluate(model, valid)
+    if last_eval and report.notes.get("best_valid_at_tokens") == last_eval["tokens"]:
+        valid_eval = last_eval["result"]  # the restored best state is the one last evaluated
+    else:
+        valid_eval = evaluate(model, valid)
     record.valid_ppl = valid_eval.perplexity
     if not record.curve:  # a one-shot (count) model: its curve is the single finished point
         record.curve.append(

@@ -213,3 +213,24 @@ def test_a_new_setting_at_its_default_keeps_earlier_config_hashes(tiny_corpus):
     other = RunSpec(str(tiny_corpus), "lstm", {"decay_fraction": "0.3"}, budget_tokens=50)
     assert "decay_fraction" not in plan(base).config["model_config"]
     assert plan(base).config_hash == plan(same).config_hash != plan(other).config_hash
+
+
+def test_the_final_evaluation_is_not_repeated_when_it_scored_the_best_state(
+    tiny_corpus, tmp_path, monkeypatch
+):
+    from lmbench import execute as execute_module
+
+    calls = []
+    real = execute_module.evaluate
+
+    def counted(model, data):
+        calls.append(data.n_predicted)
+        return real(model, data)
+
+    monkeypatch.setattr(execute_module, "evaluate", counted)
+    sets = {"hidden": "8", "batch_size": "2", "bptt": "4", "optimizer": "adamw", "lr": "0.01"}
+    run = plan(RunSpec(str(tiny_corpus), "lstm", sets, device="cpu", budget_tokens=60))
+    record = execute_module.execute(run, "once", tmp_path)
+    assert record.status == "ok" and record.extra["best_valid_at_tokens"] == 60
+    assert len(calls) == 2  # valid once (the end of training, the best state), test once
+    assert record.valid_ppl == record.curve[-1]["valid_ppl"]
