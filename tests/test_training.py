@@ -229,6 +229,7 @@ def test_the_final_evaluation_is_not_repeated_when_it_scored_the_best_state(
 
     monkeypatch.setattr(execute_module, "evaluate", counted)
     sets = {"hidden": "8", "batch_size": "2", "bptt": "4", "optimizer": "adamw", "lr": "0.01"}
+    sets["eval_every_tokens"] = "1000"  # one evaluation: at the end of training
     run = plan(RunSpec(str(tiny_corpus), "lstm", sets, device="cpu", budget_tokens=60))
     record = execute_module.execute(run, "once", tmp_path)
     assert record.status == "ok" and record.extra["best_valid_at_tokens"] == 60
