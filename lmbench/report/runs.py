@@ -137,25 +137,29 @@ def default_config(model: str) -> dict | None:
 
 def config_labels(firsts: list[dict]) -> list[str]:
     """A label per group (given by its first run) that tells configs of one model apart: the
-    model name alone for its default config, else the settings that differ from the default
-    (`transformer (dropout 0.2)`), and the budget where only the budget differs."""
+    settings whose values differ among that model's configs, shown where they differ from the
+    model's default (`transformer (dropout 0.2)`; the default config keeps the bare name), and
+    the budget where only the budget (or data) differs."""
+
+    def place(r: dict) -> tuple:
+        return (r["model"], r["corpus"], r["mode"], r.get("source_file"), machine_id(r))
+
     labels = []
     for run in firsts:
-        same_model = [
-            r
-            for r in firsts
-            if (r["model"], r["corpus"], r.get("source_file"))
-            == (run["model"], run["corpus"], run.get("source_file"))
-        ]
+        same_model = [r for r in firsts if place(r) == place(run)]
         if len({seedless_config(r) for r in same_model}) < 2 or run["family"] == "mix":
             labels.append(run["model"])
             continue
         default = default_config(run["model"]) or {}
+        configs = [r.get("model_config") or {} for r in same_model]
+        varying = sorted(
+            {k for c in configs for k in c if len({str(x.get(k)) for x in configs}) > 1}
+        )
         config = run.get("model_config") or {}
         differs = [
-            f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
-            for k, v in sorted(config.items())
-            if k in default and default[k] != v
+            f"{k} {config.get(k):g}" if isinstance(config.get(k), float) else f"{k} {config.get(k)}"
+            for k in varying
+            if config.get(k) != default.get(k)
         ]
         twins = [r for r in same_model if (r.get("model_config") or {}) == config]
         if len({seedless_config(r) for r in twins}) > 1:  # only the budget (or data) differs

@@ -115,7 +115,7 @@ def _time_to_target(group) -> str:
 
 
 def _with_interval(ratio, interval) -> str:
-    if ratio is None:
+    if ratio is None or pd.isna(ratio):  # the yardstick's own row
         return "-"
     text = f"{ratio:.3f}"
     return text + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
