@@ -1,7 +1,7 @@
 """Named benchmark suites: data only (corpus x model x settings x budget x mode).
 
 `quick` is what CI runs and compares with `results/baseline/quick/`. `history` is the main
-job of `nox -s bench` (about 60 minutes on a 2-core CPU). The budgets are sized for such a CPU;
+job of `nox -s bench` (about 70 minutes on a 2-core CPU). The budgets are sized for such a CPU;
 a suite can be completed in parts (`--resume`), and the report combines suites' folders.
 
 Each suite declares the report sections it feeds (`feeds`); the report asks `suites_feeding`
@@ -107,7 +107,7 @@ _register(
 
 # History. Token budgets (complete schedules, the same run on any machine), each about three
 # minutes of training on a 2-core CPU, 3 seeds per neural model; count models take seconds.
-# Evaluations every 300 k tokens draw the curves. About 60 minutes in all.
+# Evaluations every 300 k tokens draw the curves. 70.5 minutes in all, measured.
 SEEDS = (0, 1, 2)
 PTB_NEURAL_TOKENS = {"lstm": 1_600_000, "rnn": 1_400_000, "transformer": 1_200_000, "mlp": 800_000}
 BROWN_MLP_TOKENS = {"mlp1": 300_000, "mlp9": 600_000}
@@ -124,7 +124,7 @@ def ptb_neural(device: str = "auto") -> tuple[RunSpec, ...]:
 _register(
     Suite(
         "history",
-        "the main job (about 60 minutes on a 2-core CPU): PTB count models (KN 2-5, KN5 in "
+        "the main job (about 70 minutes on a 2-core CPU): PTB count models (KN 2-5, KN5 in "
         "sentence mode = the 141.2 row, Witten-Bell, Laplace, KenLM where built) and LSTM, RNN, "
         "Transformer, MLP at about 3 minutes of training each (token budgets); Brown KN 3/5 and "
         "Bengio's MLP1 and MLP9; 3 seeds per neural model; the papers' mixes (MLP + trigram, "
