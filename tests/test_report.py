@@ -202,7 +202,7 @@ def test_report_has_every_section_and_lists_failures(tmp_path):
     for heading in ("## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6.", "## 7.", "## Failed"):
         assert heading in text
     assert "0.821 [" in text  # lstm / kn5 with its interval
-    assert "**lstm** (3 seeds, sd 0.00, 115.00-115.00): 17.9% better" in text
+    assert "**lstm** (3 seeds, sd 0.00, 115.00-115.00; full data): 17.9% better" in text
     assert "2,700x the training time" in text
     assert "**rnn**: 1 seed: no claim" in text
     assert "Zaremba et al. 2014" in text  # the published rows, read from the reference data

@@ -71,7 +71,10 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
         f"paired bootstrap ({BOOTSTRAP_SAMPLES} resamples of the saved per-sentence "
         "log-likelihoods) that resamples test sentences and seeds. Count models are "
         f"deterministic: one run each. Fewer than {MIN_SEEDS} seeds: the row is shown, and no "
-        "finding is stated.",
+        "finding is stated. With 3 seeds, resampling them understates the spread between "
+        "seeds: the interval is mostly test-sentence sampling; read it beside the seeds' "
+        "standard deviation and range. Each verdict holds at its row's budget (tokens and the "
+        "epochs they make), not beyond it.",
         "",
         tables.gap_table(runs),
         "",

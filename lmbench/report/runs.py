@@ -31,6 +31,7 @@ class Runs:
     machine)."""
 
     records: list[dict]
+    _labels: dict | None = None  # seedless config -> label, over every ok run (`label`)
 
     @classmethod
     def load(cls, *paths: Path) -> Runs:
@@ -46,7 +47,10 @@ class Runs:
         if not self.records:
             return pd.DataFrame()
         frame = pd.json_normalize(self.records, sep=".", max_level=1)
-        frame["budget_label"] = [budget_label(r) for r in self.records]
+        frame["budget_label"] = [budget_with_schedule(r) for r in self.records]
+        frame["label"] = [
+            self.label(r) if r["status"] == "ok" else r["model"] for r in self.records
+        ]
         return frame
 
     def ok(self, section: str | None = None) -> list[dict]:
@@ -61,15 +65,24 @@ class Runs:
 
     def groups(self, section: str | None = None, runs: list[dict] | None = None) -> list[Group]:
         """The ok runs of `section` (or `runs`) grouped by results folder, machine and config
-        minus seed, each labelled (`config_labels`); in first-seen order."""
+        minus seed, each labelled (`label`); in first-seen order."""
         grouped: dict[tuple, list[dict]] = {}
         for r in self.ok(section) if runs is None else runs:
             key = (r.get("source_file"), machine_id(r), seedless_config(r))
             grouped.setdefault(key, []).append(r)
         groups = [Group(sorted(g, key=lambda r: r.get("seed") or 0)) for g in grouped.values()]
-        for group, label in zip(groups, config_labels([g.first for g in groups])):
-            group.label = label
+        for group in groups:
+            group.label = self.label(group.first)
         return groups
+
+    def label(self, run: dict) -> str:
+        """The run's config label, one for the whole report: configs of one model are told
+        apart among all the report's ok runs (`config_labels`), so a label means one config in
+        every table."""
+        if self._labels is None:
+            firsts = {seedless_config(r): r for r in reversed(self.ok())}
+            self._labels = dict(zip(firsts, config_labels(list(firsts.values()))))
+        return self._labels.get(seedless_config(run), run["model"])
 
     def target(self, run: dict) -> dict | None:
         """The kn5 run a row is compared with (records.target_run), measured on the same machine:
@@ -141,8 +154,8 @@ def config_labels(firsts: list[dict]) -> list[str]:
     model's default (`transformer (dropout 0.2)`; the default config keeps the bare name), and
     the budget where only the budget (or data) differs."""
 
-    def place(r: dict) -> tuple:
-        return (r["model"], r["corpus"], r["mode"], r.get("source_file"), machine_id(r))
+    def place(r: dict) -> tuple:  # a table's rows share corpus and mode
+        return (r["model"], r["corpus"], r["mode"])
 
     labels = []
     for run in firsts:
@@ -210,6 +223,24 @@ def budget_label(record: dict) -> str:
     if fraction:
         parts.append(f"{fraction:.0%} of train")
     return ", ".join(parts) or "full data"
+
+
+def schedule_note(record: dict) -> str:
+    """How much of the training split a neural run saw, and a plateau schedule that never
+    decayed (the learning rate still at its start: not a complete schedule)."""
+    extra, config = record.get("extra") or {}, record.get("model_config") or {}
+    notes = []
+    if extra.get("epochs") is not None:
+        notes.append(f"{extra['epochs']:.2g} epochs")
+    if config.get("lr_schedule") == "plateau" and extra.get("final_lr") == config.get("lr"):
+        notes.append("plateau lr never decayed")
+    return ", ".join(notes)
+
+
+def budget_with_schedule(record: dict) -> str:
+    """`budget_label` and, for a neural run, its `schedule_note`."""
+    note = schedule_note(record)
+    return f"{budget_label(record)} ({note})" if note else budget_label(record)
 
 
 def sentence_nll(record: dict) -> np.ndarray | None:

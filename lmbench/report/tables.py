@@ -16,6 +16,7 @@ from .runs import (
     MIN_SEEDS,
     Runs,
     budget_label,
+    budget_with_schedule,
     how_to_fill,
     machine_label,
     ratio_interval,
@@ -97,7 +98,7 @@ def gap_rows(runs: Runs) -> pd.DataFrame:
                 "latency_ms": group.mean("latency_ms_per_token"),
                 "latency_ratio": ratio("latency_ms_per_token"),
                 "time_to_kn5": _time_to_target(group),
-                "budget": budget_label(run),
+                "budget": budget_with_schedule(run),
             }
         )
     return pd.DataFrame(rows)
@@ -189,8 +190,8 @@ def _verdicts(group: pd.DataFrame) -> list[str]:
             if ratio is not None and not pd.isna(ratio)
         ]
         lines.append(
-            f"- **{row.model}** ({row.seeds}): {reading}, at {', '.join(costs[:-1])} and "
-            f"{costs[-1]}."
+            f"- **{row.model}** ({row.seeds}; {row.budget}): {reading}, at "
+            f"{', '.join(costs[:-1])} and {costs[-1]}; at this budget only."
         )
     return [*lines, ""] if lines else []
 
@@ -223,7 +224,7 @@ def reproduction_table(runs: Runs, published: pd.DataFrame) -> str:
         ours = _our_match(runs, pub.corpus, spec, mode) if spec else None
         if ours:
             note = (
-                f"{mode} mode, {budget_label(ours.first)}, trained "
+                f"{mode} mode, {budget_with_schedule(ours.first)}, trained "
                 f"{duration(ours.mean('train_seconds'))}; {ours.spread()}"
             )
         elif spec:
@@ -373,7 +374,7 @@ ALL_RUNS_COLUMNS = {
     "suite": "suite",
     "corpus": "corpus",
     "mode": "mode",
-    "model": "model",
+    "label": "model",
     "device": "device",
     "valid_ppl": "valid ppl",
     "test_ppl": "test ppl",
