@@ -88,7 +88,16 @@ def bench_quick(session: nox.Session) -> None:
 
 
 # The committed report combines every suite's folder (runs from several sessions).
-REPORT_FOLDERS = ["history", "reversal", "reproduce", "branches", "scaling", "smoothing", "neural"]
+REPORT_FOLDERS = [
+    "history",
+    "reversal",
+    "reproduce",
+    "branches",
+    "precision",
+    "scaling",
+    "smoothing",
+    "neural",
+]
 
 
 def report_args() -> list[str]:

@@ -113,6 +113,12 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
     np.random.seed(run.spec.seed)
     if run.device == "cuda" and not measure.cuda_available():
         raise SkipRun("a GPU run: CUDA is not available on this machine")
+    precision = getattr(run.model.config, "precision", None)
+    if run.device == "cpu" and precision == "bfloat16" and not measure.cpu_has_bf16():
+        raise SkipRun(
+            "bf16 on a CPU without native bf16 (AVX512-BF16 or AMX): autocast would emulate it, "
+            "slower than fp32; run it on such a CPU, or with --set precision=float32"
+        )
     emit({"phase": "calibrate"})
     record.calibration = measure.calibrate(device=run.device)
     # Peak RSS is the run's (data, model, scoring), not the calibration's freed buffers.

@@ -27,7 +27,18 @@ SMOOTHING = "smoothing"  # 4. test perplexity by order and smoothing
 THROUGHPUT = "throughput"  # 5. tokens/s and MFU of every neural run
 COST = "cost"  # 6. training FLOPs on the machines of 2001 and 2012
 BRANCHES = "branches"  # 7. decay branches of one WSD trunk against complete runs
-SECTIONS = (GAP, REPRODUCTION, PERPLEXITY_VS_TIME, SCALING, SMOOTHING, THROUGHPUT, COST, BRANCHES)
+PRECISION = "precision"  # 8. bf16 autocast against fp32 runs of the same config
+SECTIONS = (
+    GAP,
+    REPRODUCTION,
+    PERPLEXITY_VS_TIME,
+    SCALING,
+    SMOOTHING,
+    THROUGHPUT,
+    COST,
+    BRANCHES,
+    PRECISION,
+)
 
 
 @dataclass(frozen=True)
@@ -215,9 +226,9 @@ _register(
 
 
 # Decay branches (Hagele et al. 2024): does a short decay from a constant-rate trunk give what a
-# complete run of the shorter budget gives? Per model and seed: a complete cosine run of
+# complete run of the shorter budget gives? Per model and seed: complete WSD and cosine runs of
 # BRANCH_TOKENS, a WSD trunk of TRUNK_TOKENS (itself a complete WSD run of that length) that keeps
-# its state where a BRANCH_TOKENS run decays, and the branch from there. About an hour here.
+# its state where a BRANCH_TOKENS run decays, and the branch from there. About 80 minutes here.
 BRANCH_TOKENS = 1_000_000
 TRUNK_TOKENS = 1_200_000
 BRANCH_MODELS = ("lstm", "transformer", "mlp")
@@ -225,9 +236,9 @@ WSD = {"lr_schedule": "wsd"}
 _register(
     Suite(
         "branches",
-        f"decay branches: lstm, transformer, mlp on PTB, 3 seeds each of a complete cosine run "
-        f"of {BRANCH_TOKENS / 1e6:g} M tokens and a decay branch to {BRANCH_TOKENS / 1e6:g} M "
-        f"from a {TRUNK_TOKENS / 1e6:g} M-token WSD trunk (about an hour on a 2-core CPU)",
+        f"decay branches: lstm, transformer, mlp on PTB, 3 seeds each of complete cosine and WSD "
+        f"runs of {BRANCH_TOKENS / 1e6:g} M tokens and a decay branch to {BRANCH_TOKENS / 1e6:g} M "
+        f"from a {TRUNK_TOKENS / 1e6:g} M-token WSD trunk (about 80 minutes on a 2-core CPU)",
         (RunSpec("ptb", "kn5"),)
         + tuple(
             spec
@@ -236,9 +247,33 @@ _register(
                 RunSpec("ptb", model, {"lr_schedule": "cosine"}, budget_tokens=BRANCH_TOKENS),
                 RunSpec("ptb", model, WSD, budget_tokens=TRUNK_TOKENS, branches=(BRANCH_TOKENS,)),
                 RunSpec("ptb", model, WSD, budget_tokens=BRANCH_TOKENS, trunk_tokens=TRUNK_TOKENS),
+                RunSpec("ptb", model, WSD, budget_tokens=BRANCH_TOKENS),
             )
         ),
         feeds=(BRANCHES,),
+        seeds=SEEDS,
+    )
+)
+
+
+# bf16 autocast on a CPU that multiplies bf16 natively (AVX512-BF16, AMX): the history suite's
+# PTB LSTM, Transformer and MLP, the same token budgets, evaluations and seeds, in bf16. The
+# report sets each beside the fp32 runs of the same config on the same machine (the history
+# suite's). About 25 minutes here; on a CPU without native bf16 its runs are recorded skipped.
+BF16 = {"precision": "bfloat16"}
+PRECISION_MODELS = ("lstm", "transformer", "mlp")
+_register(
+    Suite(
+        "precision",
+        "bf16 autocast on the CPU: the history suite's PTB LSTM, Transformer and MLP (same token "
+        "budgets, 3 seeds) in bf16, to set beside its fp32 runs (about 25 minutes on a 2-core "
+        "CPU with AVX512-BF16; skipped on CPUs without native bf16)",
+        tuple(
+            RunSpec("ptb", model, {**CURVE, **BF16}, device="cpu", budget_tokens=tokens)
+            for model, tokens in PTB_NEURAL_TOKENS.items()
+            if model in PRECISION_MODELS
+        ),
+        feeds=(PRECISION,),
         seeds=SEEDS,
     )
 )

@@ -8,6 +8,7 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+from lmbench import measure
 from lmbench.cli import main
 from lmbench.execute import execute, time_to_target
 from lmbench.models.base import Budget
@@ -274,6 +275,15 @@ def test_a_suites_gpu_run_is_skipped_without_cuda(tiny_corpus, tmp_path):
     assert run.device == "cuda"
     record = execute(run, "gpu-run", tmp_path)
     assert record.status == "skipped" and "CUDA is not available" in record.error
+
+
+def test_bf16_on_a_cpu_without_native_bf16_is_skipped_with_the_reason(
+    tiny_corpus, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(measure, "cpu_has_bf16", lambda: False)
+    spec = RunSpec(str(tiny_corpus), "lstm", {"precision": "bfloat16"}, budget_epochs=1)
+    record = execute(plan(spec, suite="precision"), "bf16-run", tmp_path)
+    assert record.status == "skipped" and "without native bf16" in record.error
 
 
 class _Payload:

@@ -341,7 +341,7 @@ def test_decay_branches_sit_beside_complete_runs_with_a_verdict(tmp_path):
             extra["branch_states"] = {"1000000": f"branches/t{seed}.pt"}
         if role == "branch":
             extra["branch"] = {"trunk_run_id": f"t{seed}", "trunk_tokens": 1_200_000}
-        schedule = "cosine" if role == "full" else "wsd"
+        schedule = "cosine" if role == "cosine" else "wsd"
         _record(
             tmp_path,
             "lstm",
@@ -356,13 +356,50 @@ def test_decay_branches_sit_beside_complete_runs_with_a_verdict(tmp_path):
             budget={"kind": "tokens", "limit": {"tokens": tokens}, "ended_by": "tokens"},
         )
 
-    for seed, (full, branch) in enumerate(((120.0, 119.0), (122.0, 121.5), (121.0, 120.0))):
-        run("full", full, seed)
+    for seed, (cosine, branch) in enumerate(((120.0, 119.0), (122.0, 121.5), (121.0, 120.0))):
+        run("cosine", cosine, seed)
         run("trunk", branch - 3, seed, tokens=1_200_000)
         run("branch", branch, seed)
-    (row,) = tables.branch_rows(Runs.load(tmp_path))
-    assert row["complete run"] == "121.00 ± 1.00 (3)"
-    assert row["decay branch (WSD)"] == "120.17 ± 1.26 (3)"
-    assert row["branch - complete"] == "-0.83" and row["tolerance"] == "2.00"
-    assert row["verdict"] == "equivalent" and row["complete schedule"] == "cosine"
-    assert row["trunk (complete WSD, 1.2 M)"].startswith("117.17")
+        run("wsd", branch + 10, seed)
+    wsd, cosine = tables.branch_rows(Runs.load(tmp_path))
+    # the complete WSD run is the check and comes first; cosine is the usual schedule's figure
+    assert wsd["complete schedule"] == "wsd" and wsd["verdict"] == "branch better"
+    assert wsd["branch - complete"] == "-10.00"
+    assert cosine["complete run"] == "121.00 ± 1.00 (3)"
+    assert cosine["decay branch (WSD)"] == "120.17 ± 1.26 (3)"
+    assert cosine["branch - complete"] == "-0.83" and cosine["tolerance"] == "2.00"
+    assert cosine["verdict"] == "equivalent" and cosine["complete schedule"] == "cosine"
+    assert cosine["trunk (complete WSD, 1.2 M)"].startswith("117.17")
+
+
+def test_bf16_runs_sit_beside_the_fp32_runs_of_their_config_on_this_machine(tmp_path):
+    rng = np.random.default_rng(7)
+    history, precision = tmp_path / "history", tmp_path / "precision"
+    base = {"lr": 20.0, "precision": "auto"}
+
+    def run(folder, precision_setting: str, dtype: str, ppl: float, seed: int, **fields) -> None:
+        folder.mkdir(exist_ok=True)
+        _record(
+            folder,
+            "lstm",
+            "lstm",
+            ppl,
+            rng,
+            suite=folder.name,
+            tag=f"{precision_setting}{seed}{fields.get('dtype', '')}",
+            seed=seed,
+            model_config={**base, "precision": precision_setting},
+            extra={"compute_dtype": dtype},
+            **fields,
+        )
+
+    for seed, (fp32, bf16) in enumerate(((150.0, 151.0), (152.0, 152.5), (151.0, 151.5))):
+        run(history, "auto", "float32", fp32, seed)
+        run(precision, "bfloat16", "bfloat16", bf16, seed)
+        # the same config measured on another machine is not its twin
+        other = {"cpu": "other", "isa": [], "cores": 2, "memory_gib": 8, "gpu": None, "id": "x"}
+        run(history, "auto", "float32", fp32 + 40, seed, machine=other)
+    (row,) = tables.precision_rows(Runs.load(history, precision))
+    assert row["fp32"] == "151.00 ± 1.00 (3)" and row["fp32 from"] == "history"
+    assert row["bf16 - fp32"] == "+0.67" and row["tolerance"] == "2.00"
+    assert row["verdict"] == "within seed noise" and row["bf16 / fp32 speed"] == "1.00x"

@@ -187,12 +187,25 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
         "decay begins and decays to 0. Test perplexity, mean ± standard deviation (seeds); the "
         "branch's time includes its trunk's seconds up to the branch point. Equivalent: the mean "
         "difference is within 2 standard deviations of the complete runs, or within 1%, "
-        "whichever is larger. A branch is bit-identical to a from-scratch WSD run of its budget "
-        "(`tests/test_training.py`); the complete run here has the cosine schedule.",
+        "whichever is larger. Two comparisons per branch: with a complete WSD run of its budget "
+        "(the check: a branch should reproduce it, and `tests/test_training.py` shows it does to "
+        "the last bit at small scale) and with a complete cosine run (what the usual schedule "
+        "gives at that budget; a difference there is WSD against cosine, not the branching).",
         "",
         tables.branches_table(runs),
         "",
-        "## 8. Samples",
+        "## 8. bf16 autocast on the CPU",
+        "",
+        "The same configs, token budgets and seeds in bf16 autocast (weights and optimizer in "
+        "fp32) beside their fp32 runs on the same machine: test perplexity, mean ± standard "
+        "deviation (seeds); within seed noise: the difference is within 2 standard deviations "
+        "of the fp32 seeds, or 1%, whichever is larger. The two sides ran in separate sessions "
+        "of one machine fingerprint, so their speed ratio is indicative; the side-by-side "
+        "figure is `benchmarks/peer_word_language_model.py`'s (`results/peers/`).",
+        "",
+        tables.precision_table(runs),
+        "",
+        "## 9. Samples",
         "",
         tables.samples_table(runs),
         "",

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..measure import describe_machine
-from ..records import NEURAL_FAMILIES, is_full_data, machine_id
-from ..suites import BRANCHES, COST, GAP, REPRODUCTION, THROUGHPUT, suites_feeding
+from ..records import NEURAL_FAMILIES, is_full_data, machine_id, seedless_config
+from ..suites import BRANCHES, COST, GAP, PRECISION, REPRODUCTION, THROUGHPUT, suites_feeding
 from .markdown import duration, table, times
 from .runs import (
     METHOD,
@@ -419,9 +419,11 @@ def _role(run: dict) -> str:
 
 
 def branch_rows(runs: Runs) -> list[dict]:
-    """Each decay branch config (its seeds) beside the complete run of the same model, budget,
-    folder and machine, and its trunk: means, seed spread, and whether the difference is within
-    the tolerance (2 standard deviations of the complete runs, or 1%, whichever is larger)."""
+    """Each decay branch config (its seeds) beside each complete run of the same model, budget,
+    folder and machine (a complete WSD run: the equivalence check; a cosine run: what the
+    usual schedule gives), and its trunk: means, seed spread, and whether the difference is
+    within the tolerance (2 standard deviations of the complete runs, or 1%, whichever is
+    larger)."""
     groups = runs.groups(BRANCHES)
     rows = []
     for branch in (g for g in groups if _role(g.first) == "branch"):
@@ -439,41 +441,54 @@ def branch_rows(runs: Runs) -> list[dict]:
 
         budget = first["budget"]["limit"]["tokens"]
         trunk_tokens = first["extra"]["branch"]["trunk_tokens"]
-        full = next((g for g in groups if same(g, "full", budget)), None)
         trunk = next((g for g in groups if same(g, "trunk", trunk_tokens)), None)
-        row = {
-            "corpus": first["corpus"],
-            "model": first["model"],
-            "budget": f"{budget / 1e6:g} M tokens",
-            "decay branch (WSD)": _mean_sd(branch),
-            "complete run": _mean_sd(full),
-            "complete schedule": (full.first.get("model_config") or {}).get("lr_schedule")
-            if full
-            else None,
-            f"trunk (complete WSD, {trunk_tokens / 1e6:g} M)": _mean_sd(trunk),
-            "branch - complete": None,
-            "tolerance": None,
-            "verdict": "no complete run to compare",
-            "branch train time": duration(branch.mean("train_seconds")),
-            "complete train time": duration(full.mean("train_seconds")) if full else "-",
-        }
-        if full is not None:
-            values = full.values("test_ppl")
-            sd = float(values.std(ddof=1)) if values.size > 1 else float("nan")
-            difference = branch.mean("test_ppl") - full.mean("test_ppl")
-            tolerance = max(2 * sd, 0.01 * full.mean("test_ppl"))
-            row["branch - complete"] = f"{difference:+.2f}"
-            row["tolerance"] = f"{tolerance:.2f}"
-            enough = min(branch.seeds, full.seeds) >= MIN_SEEDS
-            row["verdict"] = (
-                f"fewer than {MIN_SEEDS} seeds: no verdict"
-                if not enough
-                else "equivalent"
-                if abs(difference) <= tolerance
-                else ("branch better" if difference < 0 else "branch worse")
-            )
-        rows.append(row)
+        fulls = [g for g in groups if same(g, "full", budget)] or [None]
+        # the WSD comparison first: it is the check; cosine after it
+        fulls.sort(key=lambda g: g is not None and _schedule(g) != "wsd")
+        for full in fulls:
+            rows.append(_branch_row(branch, full, trunk, budget, trunk_tokens))
     return rows
+
+
+def _schedule(group) -> str | None:
+    return (group.first.get("model_config") or {}).get("lr_schedule")
+
+
+def _branch_row(branch, full, trunk, budget: int, trunk_tokens: int) -> dict:
+    row = {
+        "corpus": branch.first["corpus"],
+        "model": branch.first["model"],
+        "budget": f"{budget / 1e6:g} M tokens",
+        "decay branch (WSD)": _mean_sd(branch),
+        "complete run": _mean_sd(full),
+        "complete schedule": _schedule(full) if full else None,
+        f"trunk (complete WSD, {trunk_tokens / 1e6:g} M)": _mean_sd(trunk),
+        "branch - complete": None,
+        "tolerance": None,
+        "verdict": "no complete run to compare",
+        "branch train time": duration(branch.mean("train_seconds")),
+        "complete train time": duration(full.mean("train_seconds")) if full else "-",
+    }
+    if full is not None:
+        verdict = _against(branch, full, ("equivalent", "branch better", "branch worse"))
+        row.update(zip(("branch - complete", "tolerance", "verdict"), verdict))
+    return row
+
+
+def _against(candidate, reference, words: tuple[str, str, str]) -> tuple[str, str, str]:
+    """Mean test perplexity difference of two groups, the tolerance (2 standard deviations of
+    the reference's seeds, or 1% of its mean, whichever is larger) and a verdict, one of
+    `words` (within the tolerance, better, worse), or none from fewer than MIN_SEEDS seeds."""
+    values = reference.values("test_ppl")
+    sd = float(values.std(ddof=1)) if values.size > 1 else float("nan")
+    difference = candidate.mean("test_ppl") - reference.mean("test_ppl")
+    tolerance = max(2 * sd, 0.01 * reference.mean("test_ppl"))
+    if min(candidate.seeds, reference.seeds) < MIN_SEEDS:
+        verdict = f"fewer than {MIN_SEEDS} seeds: no verdict"
+    else:
+        same, better, worse = words
+        verdict = same if abs(difference) <= tolerance else better if difference < 0 else worse
+    return f"{difference:+.2f}", f"{tolerance:.2f}", verdict
 
 
 def _mean_sd(group) -> str:
@@ -488,4 +503,62 @@ def branches_table(runs: Runs) -> str:
     rows = branch_rows(runs)
     if not rows:
         return f"_Not run yet: {how_to_fill(BRANCHES)}._"
+    return table(pd.DataFrame(rows))
+
+
+def _compute_dtype(group) -> str:
+    return (group.first.get("extra") or {}).get("compute_dtype") or group.first["dtype"]
+
+
+def _fp32_twin(group) -> tuple:
+    """What a bf16 config and its fp32 twin share: machine and config apart from precision."""
+    run = group.first
+    config = {k: v for k, v in (run.get("model_config") or {}).items() if k != "precision"}
+    return machine_id(run), seedless_config({**run, "model_config": config})
+
+
+def precision_rows(runs: Runs) -> list[dict]:
+    """Each bf16-autocast config beside the fp32 runs of the same config on the same machine,
+    from any folder of the report (the history suite's, usually): test perplexity mean ± sd,
+    the difference against seed noise (`_against`), and the training throughputs."""
+    everything = runs.groups()
+    rows = []
+    for low in runs.groups(PRECISION):
+        if _compute_dtype(low) != "bfloat16":
+            continue
+        full = next(
+            (
+                g
+                for g in everything
+                if _compute_dtype(g) == "float32" and _fp32_twin(g) == _fp32_twin(low)
+            ),
+            None,
+        )
+        row = {
+            "corpus": low.first["corpus"],
+            "model": low.first["model"],
+            "budget": budget_label(low.first),
+            "bf16 autocast": _mean_sd(low),
+            "fp32": _mean_sd(full),
+            "bf16 - fp32": None,
+            "tolerance": None,
+            "verdict": "no fp32 run of this config on this machine",
+            "bf16 tok/s": f"{low.mean('train_tokens_per_s'):,.0f}",
+            "fp32 tok/s": f"{full.mean('train_tokens_per_s'):,.0f}" if full else "-",
+            "bf16 / fp32 speed": None,
+            "fp32 from": full.first.get("suite") if full else None,
+        }
+        if full is not None:
+            verdict = _against(low, full, ("within seed noise", "bf16 better", "bf16 worse"))
+            row.update(zip(("bf16 - fp32", "tolerance", "verdict"), verdict))
+            speed = low.mean("train_tokens_per_s") / full.mean("train_tokens_per_s")
+            row["bf16 / fp32 speed"] = f"{speed:.2f}x"
+        rows.append(row)
+    return rows
+
+
+def precision_table(runs: Runs) -> str:
+    rows = precision_rows(runs)
+    if not rows:
+        return f"_Not run yet: {how_to_fill(PRECISION)}._"
     return table(pd.DataFrame(rows))
