@@ -157,10 +157,14 @@ def config_labels(firsts: list[dict]) -> list[str]:
     def place(r: dict) -> tuple:  # a table's rows share corpus and mode
         return (r["model"], r["corpus"], r["mode"])
 
+    keys = {id(r): seedless_config(r) for r in firsts}  # hashed once: firsts may be hundreds
+    by_place: dict[tuple, list[dict]] = {}
+    for r in firsts:
+        by_place.setdefault(place(r), []).append(r)
     labels = []
     for run in firsts:
-        same_model = [r for r in firsts if place(r) == place(run)]
-        if len({seedless_config(r) for r in same_model}) < 2 or run["family"] == "mix":
+        same_model = by_place[place(run)]
+        if len({keys[id(r)] for r in same_model}) < 2 or run["family"] == "mix":
             labels.append(run["model"])
             continue
         default = default_config(run["model"]) or {}
@@ -175,7 +179,7 @@ def config_labels(firsts: list[dict]) -> list[str]:
             if config.get(k) != default.get(k)
         ]
         twins = [r for r in same_model if (r.get("model_config") or {}) == config]
-        if len({seedless_config(r) for r in twins}) > 1:  # only the budget (or data) differs
+        if len({keys[id(r)] for r in twins}) > 1:  # only the budget (or data) differs
             differs.append(budget_label(run))
         labels.append(f"{run['model']} ({', '.join(differs)})" if differs else run["model"])
     return labels

@@ -208,11 +208,11 @@ class Trainer:
         for name in ("tokens", "steps", "epoch", "column", "best_ppl", "best_tokens"):
             setattr(self, name, saved[name])
         self.evals_without_gain, self.best_state = saved["evals_without_gain"], saved["best_state"]
-        move = (lambda t: t.to(self.device)) if self.device != "cpu" else (lambda t: t)
-        carry = saved["carry"]
-        self.carry = tuple(map(move, carry)) if isinstance(carry, tuple) else carry
-        if torch.is_tensor(self.carry):
-            self.carry = move(self.carry)
+        carry = saved["carry"]  # None, a tensor, or a tuple of them (an LSTM's h and c)
+        if isinstance(carry, tuple):
+            self.carry = tuple(t.to(self.device) for t in carry)
+        else:
+            self.carry = carry if carry is None else carry.to(self.device)
         self.seconds_before, self.resumed_from = saved["train_seconds"], saved["tokens"]
         if self.token_limit is not None and self.tokens >= self.token_limit:
             raise ValueError(
