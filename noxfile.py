@@ -93,7 +93,7 @@ REPORT_FOLDERS = [
     "reversal",
     "reproduce",
     "branches",
-    "precision",
+    "bf16",
     "scaling",
     "smoothing",
     "neural",

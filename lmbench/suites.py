@@ -264,7 +264,7 @@ BF16 = {"precision": "bfloat16"}
 PRECISION_MODELS = ("lstm", "transformer", "mlp")
 _register(
     Suite(
-        "precision",
+        "bf16",
         "bf16 autocast on the CPU: the history suite's PTB LSTM, Transformer and MLP (same token "
         "budgets, 3 seeds) in bf16, to set beside its fp32 runs (about 25 minutes on a 2-core "
         "CPU with AVX512-BF16; skipped on CPUs without native bf16)",

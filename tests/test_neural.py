@@ -282,7 +282,7 @@ def test_bf16_on_a_cpu_without_native_bf16_is_skipped_with_the_reason(
 ):
     monkeypatch.setattr(measure, "cpu_has_bf16", lambda: False)
     spec = RunSpec(str(tiny_corpus), "lstm", {"precision": "bfloat16"}, budget_epochs=1)
-    record = execute(plan(spec, suite="precision"), "bf16-run", tmp_path)
+    record = execute(plan(spec, suite="bf16"), "bf16-run", tmp_path)
     assert record.status == "skipped" and "without native bf16" in record.error
 
 

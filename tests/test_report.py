@@ -368,13 +368,14 @@ def test_decay_branches_sit_beside_complete_runs_with_a_verdict(tmp_path):
     assert cosine["complete run"] == "121.00 ± 1.00 (3)"
     assert cosine["decay branch (WSD)"] == "120.17 ± 1.26 (3)"
     assert cosine["branch - complete"] == "-0.83" and cosine["tolerance"] == "2.00"
-    assert cosine["verdict"] == "equivalent" and cosine["complete schedule"] == "cosine"
+    assert cosine["verdict"] == "WSD (to 0) equivalent to cosine"
+    assert cosine["complete schedule"] == "cosine"
     assert cosine["trunk (complete WSD, 1.2 M)"].startswith("117.17")
 
 
 def test_bf16_runs_sit_beside_the_fp32_runs_of_their_config_on_this_machine(tmp_path):
     rng = np.random.default_rng(7)
-    history, precision = tmp_path / "history", tmp_path / "precision"
+    history, bf16 = tmp_path / "history", tmp_path / "bf16"
     base = {"lr": 20.0, "precision": "auto"}
 
     def run(folder, precision_setting: str, dtype: str, ppl: float, seed: int, **fields) -> None:
@@ -393,13 +394,65 @@ def test_bf16_runs_sit_beside_the_fp32_runs_of_their_config_on_this_machine(tmp_
             **fields,
         )
 
-    for seed, (fp32, bf16) in enumerate(((150.0, 151.0), (152.0, 152.5), (151.0, 151.5))):
+    for seed, (fp32, low) in enumerate(((150.0, 151.0), (152.0, 152.5), (151.0, 151.5))):
         run(history, "auto", "float32", fp32, seed)
-        run(precision, "bfloat16", "bfloat16", bf16, seed)
+        run(bf16, "bfloat16", "bfloat16", low, seed)
         # the same config measured on another machine is not its twin
         other = {"cpu": "other", "isa": [], "cores": 2, "memory_gib": 8, "gpu": None, "id": "x"}
         run(history, "auto", "float32", fp32 + 40, seed, machine=other)
-    (row,) = tables.precision_rows(Runs.load(history, precision))
+    (row,) = tables.precision_rows(Runs.load(history, bf16))
     assert row["fp32"] == "151.00 ± 1.00 (3)" and row["fp32 from"] == "history"
     assert row["bf16 - fp32"] == "+0.67" and row["tolerance"] == "2.00"
     assert row["verdict"] == "within seed noise" and row["bf16 / fp32 speed"] == "1.00x"
+
+
+def test_scaling_fits_need_four_sizes_and_carry_an_interval(tmp_path):
+    from lmbench.report import figures
+
+    rng = np.random.default_rng(8)
+
+    def size(fraction: float, ppl: float, model: str = "kn5", family: str = "ngram") -> None:
+        extra = {} if fraction == 1.0 else {"train_fraction": fraction}
+        extra["train_data_tokens"] = int(fraction * 1_000_000)
+        _record(tmp_path, model, family, ppl, rng, suite="scaling", tag=f"{fraction}", extra=extra)
+
+    for fraction, ppl in ((0.1, 300.0), (0.3, 220.0), (1.0, 160.0)):
+        size(fraction, ppl)
+    fits, points = figures.scaling(Runs.load(tmp_path), tmp_path / "s.png")
+    assert fits.empty and len(points) == 3  # three sizes: measured, not fitted
+    size(0.6, 180.0)
+    fits, _ = figures.scaling(Runs.load(tmp_path), tmp_path / "s.png")
+    (fit,) = fits.to_dict("records")
+    low, high = fit["alpha 95%"]
+    assert fit["points"] == 4 and low <= fit["alpha"] <= high
+
+
+def test_mixes_of_two_configs_of_a_model_get_two_labels_and_their_parts_budgets(tmp_path):
+    rng = np.random.default_rng(9)
+    kn5 = _record(tmp_path, "kn5", "ngram", 140.0, rng)
+    for tag, budget in (("a", {"tokens": 1_600_000}), ("b", {"seconds": 540})):
+        lstm = _record(
+            tmp_path,
+            "lstm",
+            "lstm",
+            120.0,
+            rng,
+            tag=tag,
+            budget={"kind": "x", "limit": budget, "ended_by": "tokens"},
+            model_config={"lr": 20.0},
+        )
+        _record(
+            tmp_path,
+            "lstm+kn5",
+            "mix",
+            110.0,
+            rng,
+            tag=tag,
+            model_config={"components": [lstm["run_id"], kn5["run_id"]]},
+        )
+    runs = Runs.load(tmp_path)
+    mixes = [g for g in runs.groups() if g.first["family"] == "mix"]
+    labels = sorted(g.label for g in mixes)
+    assert labels == ["lstm (1.6 M tokens)+kn5", "lstm (9 min wall-clock)+kn5"]
+    budgets = sorted(runs.budget(g.first) for g in mixes)
+    assert budgets[0].startswith("mix of lstm 1.6 M tokens; kn5")

@@ -25,26 +25,79 @@ FIGURES = "figures"
 def _sources(runs: Runs) -> list[str]:
     folders = sorted({str(Path(r["source_file"]).parent) for r in runs.records})
     devices = sorted({r.get("device_name") or r.get("device") or "?" for r in runs.ok()})
-    commits = sorted({(r.get("env") or {}).get("git_commit") or "?" for r in runs.records})
+    commits = sorted({_short_commit((r.get("env") or {}).get("git_commit")) for r in runs.records})
     machines = {machine_id(r): r.get("machine") for r in runs.ok()}
     named = [] if set(machines) <= {None} else ["", "Machines (fingerprints):", ""]
     return [
         f"{len(runs.records)} runs from {', '.join(f'`{f}`' for f in folders)}; devices: "
-        f"{', '.join(devices)}; commits: {', '.join(c[:10] for c in commits)}.",
+        f"{', '.join(devices)}; commits: {', '.join(commits)}.",
         *named,
         *(f"- {describe_machine(machines[m])}" for m in sorted(machines, key=str) if named),
     ]
 
 
+def _short_commit(commit: str | None) -> str:
+    """`0123456789` or `0123456789-dirty` (code that differed from the commit); `unknown`."""
+    if not commit:
+        return "unknown"
+    return commit[:10] + ("-dirty" if commit.endswith("-dirty") else "")
+
+
 def _fewest_seeds(runs: Runs, corpus: str, label: str) -> int:
     """The fewest seeds behind any data size of a model's scaling points."""
     model = label.split(" [")[0]  # a machine's id may follow the name
+    chosen = runs.ok(SCALING)
+    series = figures.series_labels(chosen)
     sizes: dict = {}
-    for r in runs.ok(SCALING):
-        if (r["corpus"], r["model"]) == (corpus, model):
+    for r in chosen:
+        if (r["corpus"], series(r)) == (corpus, model):
             key = (r.get("extra") or {}).get("train_fraction")
             sizes[key] = sizes.get(key, 0) + 1
     return min(sizes.values(), default=0)
+
+
+def _scaling_fits(runs: Runs, fits) -> list[str]:
+    """The fits table and each crossover the fits support: both fits from >= MIN_FIT_POINTS
+    sizes, every point >= MIN_SEEDS seeds, and the crossover inside the measured sizes."""
+    if fits.empty:
+        return [
+            f"No power law is fitted: no config has {figures.MIN_FIT_POINTS} or more data "
+            "sizes here (fewer make an exact fit, not evidence), so no crossover is stated.",
+            "",
+        ]
+    shown = fits.drop(columns=["low", "high"]).assign(
+        D_c=fits["D_c"].map(lambda d: f"{d:.3g}"),
+        **{"alpha 95%": fits["alpha 95%"].map(lambda a: f"[{a[0]:.3f}, {a[1]:.3f}]")},
+    )
+    lines = [
+        "Fits of Kaplan et al.'s form to the test loss (nats per token): "
+        "L(D) = (D_c / D)^alpha, with a 95% bootstrap interval on alpha (points resampled); "
+        "drawn over the measured sizes only.",
+        "",
+        table(shown),
+        "",
+    ]
+    for c in figures.crossovers(fits):
+        seeds = _fewest_seeds(runs, c["corpus"], c["model"])
+        low, high = c["measured range"]
+        if seeds < MIN_SEEDS:
+            lines.append(
+                f"- {c['corpus']}: `{c['model']}`'s points rest on {seeds} seed(s) each: no "
+                f"crossover is stated (a finding needs >= {MIN_SEEDS} seeds)."
+            )
+        elif not low <= c["crossover tokens"] <= high:
+            lines.append(
+                f"- {c['corpus']}: `{c['model']}` and kn5: no crossover within the measured "
+                f"sizes ({low:,.0f}-{high:,.0f} training tokens)."
+            )
+        else:
+            side = "beyond" if c["wins with more data"] else "below"
+            lines.append(
+                f"- {c['corpus']}: `{c['model']}`'s fit meets kn5's at "
+                f"{c['crossover tokens']:,.0f} training tokens; by the fits it is the better "
+                f"model {side} that."
+            )
+    return lines
 
 
 def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> str:
@@ -74,7 +127,10 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
         "finding is stated. With 3 seeds, resampling them understates the spread between "
         "seeds: the interval is mostly test-sentence sampling; read it beside the seeds' "
         "standard deviation and range. Each verdict holds at its row's budget (tokens and the "
-        "epochs they make), not beyond it.",
+        "epochs they make), not beyond it. kn5 counts in well under a second, and one run's "
+        "time varies between sessions (0.24 s and 0.63 s for the same PTB run on the same "
+        "machine kind): a ratio of training times to it is an order of magnitude, not a "
+        "measurement to three digits.",
         "",
         tables.gap_table(runs),
         "",
@@ -95,6 +151,10 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
         "Stars mark each neural model's first evaluation at or below the kn5 valid perplexity "
         "(its time to target; MLPerf-style, no interpolation)."
     )
+    for device, name in figures.DEVICES.items():
+        reached = measured.get(f"{device} reached")
+        if reached:
+            lines.append(f"Reached kn5's valid perplexity on the {name}: {', '.join(reached)}.")
     if not measured.get("cuda"):
         lines.append(
             "No GPU run is in these results: the GPU panel shows the published GPU-era runs "
@@ -104,15 +164,12 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
         lines += ["", tables.gpu_era_table(pub)]
     lines += ["", "## 4. Scaling and smoothing", "", "### Scaling: where is the crossover?", ""]
     fits, points = figures.scaling(runs, figure_dir / "scaling.png")
-    if fits.empty:
+    if points.empty:
         lines.append(f"_Not run yet: {how_to_fill(SCALING)}._")
     else:
         measured_table = points.pivot_table(
             index=["corpus", "train tokens"], columns="model", values="test ppl", sort=False
         ).reset_index()
-        shown_fits = fits.drop(columns=["low", "high"]).assign(
-            D_c=fits["D_c"].map(lambda d: f"{d:.3g}")
-        )
         lines += [
             figure("scaling.png", "test perplexity and training time by training-set size"),
             "",
@@ -122,33 +179,8 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
             "",
             table(measured_table),
             "",
-            "Fits of Kaplan et al.'s form to the test loss (nats per token): "
-            "L(D) = (D_c / D)^alpha. Two points make an exact fit, not evidence.",
-            "",
-            table(shown_fits),
-            "",
         ]
-        for c in figures.crossovers(fits):
-            seeds = _fewest_seeds(runs, c["corpus"], c["model"])
-            if seeds < MIN_SEEDS:
-                lines.append(
-                    f"- {c['corpus']}: `{c['model']}`'s points rest on {seeds} seed(s) each: "
-                    f"its fit is drawn, and no crossover is stated (a finding needs >= "
-                    f"{MIN_SEEDS} seeds)."
-                )
-                continue
-            side = "beyond" if c["wins with more data"] else "below"
-            low, high = c["measured range"]
-            where = (
-                ""
-                if low <= c["crossover tokens"] <= high
-                else " (extrapolated, outside the measured sizes)"
-            )
-            lines.append(
-                f"- {c['corpus']}: `{c['model']}`'s fit meets kn5's at "
-                f"{c['crossover tokens']:,.0f} training tokens{where}; by the fits it is the "
-                f"better model {side} that."
-            )
+        lines += _scaling_fits(runs, fits)
     lines += ["", "### Smoothing: why it mattered", ""]
     if figures.smoothing(runs, figure_dir / "smoothing.png"):
         lines += [
@@ -190,7 +222,9 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
         "whichever is larger. Two comparisons per branch: with a complete WSD run of its budget "
         "(the check: a branch should reproduce it, and `tests/test_training.py` shows it does to "
         "the last bit at small scale) and with a complete cosine run (what the usual schedule "
-        "gives at that budget; a difference there is WSD against cosine, not the branching).",
+        "gives at that budget). A difference from cosine is WSD against cosine, not the "
+        "branching, and it is confounded by where each schedule ends: WSD decays to 0, our "
+        "cosine to a tenth of its peak rate.",
         "",
         tables.branches_table(runs),
         "",

@@ -17,10 +17,16 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from ..records import NEURAL_FAMILIES, TARGET_MODEL, is_full_data, machine_id  # noqa: E402
+from ..records import (  # noqa: E402
+    NEURAL_FAMILIES,
+    TARGET_MODEL,
+    is_full_data,
+    machine_id,
+    seedless_config,
+)
 from ..reference import parse_duration  # noqa: E402
 from ..suites import PERPLEXITY_VS_TIME, SCALING, SMOOTHING  # noqa: E402
-from .runs import METHOD, Runs, several_machines, smoothing_rows  # noqa: E402
+from .runs import METHOD, Runs, config_labels, several_machines, smoothing_rows  # noqa: E402
 from .tables import published_gpu_runs  # noqa: E402
 
 DPI = 110
@@ -29,7 +35,9 @@ DEVICES = {"cpu": "CPU", "cuda": "GPU"}
 
 def _save(fig, path: Path) -> None:
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    # a legend placed below its axes (out of the layout) still goes into the file
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", bbox_extra_artists=legends)
     plt.close(fig)
 
 
@@ -113,17 +121,12 @@ def perplexity_vs_time(runs: Runs, published: pd.DataFrame, path: Path, corpus="
                         ax.plot(r["time_to_target_s"], r["target_ppl"], "k*", ms=12)
                 share = "" if len(times) == group.seeds else f" ({len(times)}/{group.seeds} seeds)"
                 reached.append(f"{group.label} {sum(times) / len(times):.0f} s{share}")
-            if reached:
-                ax.text(
-                    0.98,
-                    0.98,
-                    "kn5 reached (*): " + ", ".join(reached),
-                    transform=ax.transAxes,
-                    ha="right",
-                    va="top",
-                    fontsize=8,
-                )
-            ax.legend(loc="upper left", fontsize=8, ncols=2)
+            measured[f"{device} reached"] = reached  # said in the text: labels are long
+            # below the panel, one entry per line: config labels are long
+            legend = ax.legend(
+                loc="upper center", bbox_to_anchor=(0.5, -0.13), fontsize=7, frameon=False
+            )
+            legend.set_in_layout(False)  # the axes keep their size; the saved file grows
         else:
             _published_panel(ax, published, corpus)
     axes[0].set_ylabel("validation perplexity")
@@ -173,15 +176,49 @@ def power_law(tokens: np.ndarray, loss: np.ndarray) -> tuple[float, float]:
     return alpha, math.exp(intercept / alpha) if alpha else math.inf
 
 
+def series_labels(records: list[dict]):
+    """A label per config apart from its data size (one series across the sizes), telling
+    configs of one model apart as `config_labels` does."""
+
+    def whole_data(r: dict) -> dict:
+        extra = {k: v for k, v in (r.get("extra") or {}).items() if k != "train_fraction"}
+        return {**r, "extra": extra}
+
+    firsts = {}
+    for r in records:
+        firsts.setdefault(seedless_config(whole_data(r)), whole_data(r))
+    labels = dict(zip(firsts, config_labels(list(firsts.values()))))
+    return lambda r: labels[seedless_config(whole_data(r))]
+
+
+MIN_FIT_POINTS = 4  # a power law from fewer data sizes is an exact fit, not evidence
+FIT_RESAMPLES = 1000
+
+
+def alpha_interval(tokens: np.ndarray, loss: np.ndarray, seed: int = 0) -> tuple[float, float]:
+    """A 95% bootstrap interval on a fit's exponent: the points resampled with replacement
+    (resamples with fewer than two distinct sizes are dropped)."""
+    rng = np.random.default_rng(seed)
+    alphas = []
+    for _ in range(FIT_RESAMPLES):
+        pick = rng.integers(0, tokens.size, tokens.size)
+        if np.unique(tokens[pick]).size >= 2:
+            alphas.append(power_law(tokens[pick], loss[pick])[0])
+    low, high = np.percentile(alphas, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def scaling(runs: Runs, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Test perplexity and training time by training-set size, with power-law fits:
+    """Test perplexity and training time by training-set size, with power-law fits where a
+    config has at least MIN_FIT_POINTS data sizes, drawn over the measured sizes only:
     (fits, the measured points)."""
     chosen = runs.ok(SCALING)
     several = several_machines(chosen)  # a fit never pools two machines' budgets
+    series = series_labels(chosen)
     rows = [
         {
             "corpus": r["corpus"],
-            "model": _on_machine(r["model"], r, several),
+            "model": _on_machine(series(r), r, several),
             "train tokens": data_tokens(r),
             "test ppl": r["test_ppl"],
             "train seconds": r["train_seconds"],
@@ -198,21 +235,23 @@ def scaling(runs: Runs, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
     palette = dict(zip(frame["model"].unique(), sns.color_palette()))
     for (corpus, model), group in frame.groupby(["corpus", "model"]):
-        if group["train tokens"].nunique() < 2:
+        if group["train tokens"].nunique() < MIN_FIT_POINTS:
             continue
-        alpha, critical = power_law(group["train tokens"].to_numpy(), np.log(group["test ppl"]))
+        tokens, loss = group["train tokens"].to_numpy(), np.log(group["test ppl"].to_numpy())
+        alpha, critical = power_law(tokens, loss)
         fits.append(
             {
                 "corpus": corpus,
                 "model": model,
                 "alpha": alpha,
+                "alpha 95%": alpha_interval(tokens, loss),
                 "D_c": critical,
                 "points": len(group),
-                "low": group["train tokens"].min(),
-                "high": group["train tokens"].max(),
+                "low": tokens.min(),
+                "high": tokens.max(),
             }
         )
-        xs = np.geomspace(group["train tokens"].min() / 2, group["train tokens"].max() * 4, 50)
+        xs = np.geomspace(tokens.min(), tokens.max(), 50)  # never past the measured sizes
         axes[0].plot(
             xs,
             np.exp((critical / xs) ** alpha),
@@ -223,7 +262,7 @@ def scaling(runs: Runs, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     axes[0].set(
         xscale="log",
         yscale="log",
-        title="test perplexity by training-set size (lines: power-law fits)",
+        title=f"test perplexity by training-set size (lines: fits, >= {MIN_FIT_POINTS} sizes)",
     )
     sns.lineplot(
         frame,
@@ -290,7 +329,7 @@ def throughput(runs: Runs, path: Path) -> bool:
     several = several_machines(chosen)
     rows = [
         {
-            "model": r["model"],
+            "model": runs.label(r),  # a config, its seeds averaged: two configs, two bars
             "device": _on_machine(DEVICES.get(r["device"], r["device"]), r, several),
             "train tokens/s": r["train_tokens_per_s"],
             "MFU": r.get("mfu"),
@@ -300,7 +339,7 @@ def throughput(runs: Runs, path: Path) -> bool:
     if not rows:
         return False
     frame = pd.DataFrame(rows).sort_values("train tokens/s")
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    fig, axes = plt.subplots(1, 2, figsize=(14, 2 + 0.3 * frame["model"].nunique()))
     sns.barplot(frame, y="model", x="train tokens/s", hue="device", ax=axes[0])
     axes[0].set(xscale="log", title="training throughput (PTB)")
     neural = frame.dropna(subset=["MFU"])

@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..records import COUNT_FAMILIES, load_records, machine_id, seedless_config, target_run
+from ..records import (
+    COUNT_FAMILIES,
+    config_hash,
+    load_records,
+    machine_id,
+    seedless_config,
+    target_run,
+)
 from ..suites import SMOOTHING, SUITES, suites_feeding
 
 BOOTSTRAP_SAMPLES = 2000
@@ -32,6 +39,7 @@ class Runs:
 
     records: list[dict]
     _labels: dict | None = None  # seedless config -> label, over every ok run (`label`)
+    _by_id: dict | None = None  # run id -> record (a mix names its parts by run id)
 
     @classmethod
     def load(cls, *paths: Path) -> Runs:
@@ -47,7 +55,7 @@ class Runs:
         if not self.records:
             return pd.DataFrame()
         frame = pd.json_normalize(self.records, sep=".", max_level=1)
-        frame["budget_label"] = [budget_with_schedule(r) for r in self.records]
+        frame["budget_label"] = [self.budget(r) for r in self.records]
         frame["label"] = [
             self.label(r) if r["status"] == "ok" else r["model"] for r in self.records
         ]
@@ -68,7 +76,7 @@ class Runs:
         minus seed, each labelled (`label`); in first-seen order."""
         grouped: dict[tuple, list[dict]] = {}
         for r in self.ok(section) if runs is None else runs:
-            key = (r.get("source_file"), machine_id(r), seedless_config(r))
+            key = (r.get("source_file"), machine_id(r), self.key(r))
             grouped.setdefault(key, []).append(r)
         groups = [Group(sorted(g, key=lambda r: r.get("seed") or 0)) for g in grouped.values()]
         for group in groups:
@@ -79,10 +87,38 @@ class Runs:
         """The run's config label, one for the whole report: configs of one model are told
         apart among all the report's ok runs (`config_labels`), so a label means one config in
         every table."""
+        parts = self.parts(run)
+        if parts:  # a mix: its parts' labels, so mixes of two configs of a model differ too
+            return "+".join(self.label(p) for p in parts)
         if self._labels is None:
-            firsts = {seedless_config(r): r for r in reversed(self.ok())}
+            firsts = {self.key(r): r for r in reversed(self.ok())}
             self._labels = dict(zip(firsts, config_labels(list(firsts.values()))))
-        return self._labels.get(seedless_config(run), run["model"])
+        return self._labels.get(self.key(run), run["model"])
+
+    def parts(self, run: dict) -> list[dict] | None:
+        """A mix's two component runs (None: not a mix, or a part is not among the runs)."""
+        if run.get("family") != "mix":
+            return None
+        if self._by_id is None:
+            self._by_id = {r["run_id"]: r for r in self.records}
+        ids = (run.get("model_config") or {}).get("components") or []
+        parts = [self._by_id.get(i) for i in ids]
+        return parts if parts and all(parts) else None
+
+    def key(self, run: dict) -> str:
+        """The run's config minus seed (`seedless_config`); a mix's is its parts' configs, so
+        mixes of the same two configs are seeds of one mix, and of other configs another."""
+        parts = self.parts(run)
+        if not parts:
+            return seedless_config(run)
+        return config_hash({"mix": seedless_config(run), "parts": [self.key(p) for p in parts]})
+
+    def budget(self, run: dict) -> str:
+        """`budget_with_schedule`; a mix's names its parts' budgets."""
+        parts = self.parts(run)
+        if not parts:
+            return budget_with_schedule(run)
+        return "mix of " + "; ".join(f"{p['model']} {budget_with_schedule(p)}" for p in parts)
 
     def target(self, run: dict) -> dict | None:
         """The kn5 run a row is compared with (records.target_run), measured on the same machine:

@@ -98,7 +98,7 @@ def gap_rows(runs: Runs) -> pd.DataFrame:
                 "latency_ms": group.mean("latency_ms_per_token"),
                 "latency_ratio": ratio("latency_ms_per_token"),
                 "time_to_kn5": _time_to_target(group),
-                "budget": budget_with_schedule(run),
+                "budget": runs.budget(run),
             }
         )
     return pd.DataFrame(rows)
@@ -285,7 +285,7 @@ def throughput_table(runs: Runs) -> str:
                 "seeds": group.seeds,
                 "device": run.get("device_name") or run["device"],
                 **({"machine": machine_label(run)} if several_machines(chosen) else {}),
-                "precision": (run.get("extra") or {}).get("compute_dtype", run["dtype"]),
+                "compute dtype": (run.get("extra") or {}).get("compute_dtype", run["dtype"]),
                 "train tok/s": group.mean("train_tokens_per_s"),
                 "eval tok/s": group.mean("eval_tokens_per_s"),
                 "GFLOPs/token (train)": run["flops_per_token"] / 1e9,
@@ -470,7 +470,15 @@ def _branch_row(branch, full, trunk, budget: int, trunk_tokens: int) -> dict:
         "complete train time": duration(full.mean("train_seconds")) if full else "-",
     }
     if full is not None:
-        verdict = _against(branch, full, ("equivalent", "branch better", "branch worse"))
+        words = (
+            ("equivalent", "branch better", "branch worse")
+            if _schedule(full) == "wsd"
+            else tuple(
+                f"WSD (to 0) {word} {_schedule(full)}"
+                for word in ("equivalent to", "better than", "worse than")
+            )
+        )
+        verdict = _against(branch, full, words)
         row.update(zip(("branch - complete", "tolerance", "verdict"), verdict))
     return row
 
