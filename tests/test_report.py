@@ -376,9 +376,9 @@ def test_decay_branches_sit_beside_complete_runs_with_a_verdict(tmp_path):
 def test_bf16_runs_sit_beside_the_fp32_runs_of_their_config_on_this_machine(tmp_path):
     rng = np.random.default_rng(7)
     history, bf16 = tmp_path / "history", tmp_path / "bf16"
-    base = {"lr": 20.0, "precision": "auto"}
+    base = {"lr": 20.0, "precision": "auto", "lr_schedule": "plateau"}
 
-    def run(folder, precision_setting: str, dtype: str, ppl: float, seed: int, **fields) -> None:
+    def run(folder, precision_setting, dtype, ppl, seed, final_lr=20.0, **fields) -> None:
         folder.mkdir(exist_ok=True)
         _record(
             folder,
@@ -390,13 +390,13 @@ def test_bf16_runs_sit_beside_the_fp32_runs_of_their_config_on_this_machine(tmp_
             tag=f"{precision_setting}{seed}{fields.get('dtype', '')}",
             seed=seed,
             model_config={**base, "precision": precision_setting},
-            extra={"compute_dtype": dtype},
+            extra={"compute_dtype": dtype, "final_lr": final_lr},
             **fields,
         )
 
     for seed, (fp32, low) in enumerate(((150.0, 151.0), (152.0, 152.5), (151.0, 151.5))):
         run(history, "auto", "float32", fp32, seed)
-        run(bf16, "bfloat16", "bfloat16", low, seed)
+        run(bf16, "bfloat16", "bfloat16", low, seed, final_lr=5.0 if seed == 2 else 20.0)
         # the same config measured on another machine is not its twin
         other = {"cpu": "other", "isa": [], "cores": 2, "memory_gib": 8, "gpu": None, "id": "x"}
         run(history, "auto", "float32", fp32 + 40, seed, machine=other)
@@ -404,6 +404,7 @@ def test_bf16_runs_sit_beside_the_fp32_runs_of_their_config_on_this_machine(tmp_
     assert row["fp32"] == "151.00 ± 1.00 (3)" and row["fp32 from"] == "history"
     assert row["bf16 - fp32"] == "+0.67" and row["tolerance"] == "2.00"
     assert row["verdict"] == "within seed noise" and row["bf16 / fp32 speed"] == "1.00x"
+    assert row["plateau lr cut (bf16; fp32)"] == "1 of 3; 0 of 3"  # the schedule reacted
 
 
 def test_scaling_fits_need_four_sizes_and_carry_an_interval(tmp_path):

@@ -235,7 +235,10 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
         "deviation (seeds); within seed noise: the difference is within 2 standard deviations "
         "of the fp32 seeds, or 1%, whichever is larger. The two sides ran in separate sessions "
         "of one machine fingerprint, so their speed ratio is indicative; the side-by-side "
-        "figure is `benchmarks/peer_word_language_model.py`'s (`results/peers/`).",
+        "figure is `benchmarks/peer_word_language_model.py`'s (`results/peers/`). A plateau schedule "
+        "cuts its learning rate after one evaluation that does not improve: where the two sides "
+        "cut it in different numbers of seeds, their difference is the schedule's reaction to "
+        "evaluation noise as much as the precision's.",
         "",
         tables.precision_table(runs),
         "",

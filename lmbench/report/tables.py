@@ -563,6 +563,7 @@ def precision_rows(runs: Runs) -> list[dict]:
             "bf16 tok/s": f"{low.mean('train_tokens_per_s'):,.0f}",
             "fp32 tok/s": f"{full.mean('train_tokens_per_s'):,.0f}" if full else "-",
             "bf16 / fp32 speed": None,
+            "plateau lr cut (bf16; fp32)": _plateau_cuts(low, full),
             "fp32 from": full.first.get("suite") if full else None,
         }
         if full is not None:
@@ -572,6 +573,21 @@ def precision_rows(runs: Runs) -> list[dict]:
             row["bf16 / fp32 speed"] = f"{speed:.2f}x"
         rows.append(row)
     return rows
+
+
+def _plateau_cuts(*groups) -> str:
+    """For a plateau schedule, in how many seeds of each group an evaluation cut the learning
+    rate (one noisy evaluation can: then a difference is the schedule's, not the setting's)."""
+    if any(g is None for g in groups) or any(
+        (g.first.get("model_config") or {}).get("lr_schedule") != "plateau" for g in groups
+    ):
+        return "-"
+
+    def cut(run: dict) -> bool:
+        final = (run.get("extra") or {}).get("final_lr")
+        return final is not None and final < (run.get("model_config") or {}).get("lr", final)
+
+    return "; ".join(f"{sum(cut(r) for r in g.runs)} of {g.seeds}" for g in groups)
 
 
 def precision_table(runs: Runs) -> str:
