@@ -90,6 +90,7 @@ def bench_quick(session: nox.Session) -> None:
 # The committed report combines every suite's folder (runs from several sessions).
 REPORT_FOLDERS = [
     "history",
+    "frontier",
     "reversal",
     "reproduce",
     "branches",

@@ -296,6 +296,13 @@ def cmd_run(args) -> int:
     with folder_lock(out_dir), sigterm_as_interrupt():
         display = SuiteDisplay(len(planned))
         records = run_planned(planned, out_dir, args.data_dir, args.resume, display, args.wait)
+        if args.suite and suite.follow_up and not args.seeds:  # --seeds: those, everywhere
+            more = plan_seeds(list(suite.follow_up(records)), None, suite_name, args.data_dir)
+            if more:
+                display = SuiteDisplay(len(more))
+                records += run_planned(
+                    more, out_dir, args.data_dir, args.resume, display, args.wait
+                )
         if args.suite:
             from .mix import run_mixes
 

@@ -156,7 +156,8 @@ def is_full_data(record: dict) -> bool:
 def seedless_config(record: dict) -> str:
     """What makes two runs one config apart from their seed (the config hash covers the seed):
     runs with equal keys are seeds of one config, grouped in tables and figures. A mix's
-    components are its seeds' own runs, so only its name counts."""
+    components are its seeds' own runs, so only its name counts. A decay branch is the complete
+    WSD run of its budget (bit-identical, tested), whatever its trunk's length: one config."""
     extra = record.get("extra") or {}
     key = {
         "corpus": record.get("corpus_sha256") or record.get("corpus"),
@@ -169,7 +170,6 @@ def seedless_config(record: dict) -> str:
         "train_fraction": extra.get("train_fraction"),
         "eval_slice": extra.get("eval_slice_tokens"),
         "vocab": extra.get("vocab"),
-        "trunk_tokens": (extra.get("branch") or {}).get("trunk_tokens"),
     }
     return config_hash(key)
 
@@ -180,8 +180,9 @@ def machine_id(record: dict) -> str | None:
 
 
 def target_run(run: dict, records: Iterable[dict]) -> dict | None:
-    """A run's yardstick: the newest ok TARGET_MODEL run on the same corpus, mode and scored
-    tokens, trained on the full train split; from the run's own results file where it has one.
+    """A run's yardstick: the newest ok TARGET_MODEL run (unpruned) on the same corpus, mode and
+    scored tokens, trained on the full train split; from the run's own results file where it
+    has one.
     `run` needs corpus, mode, extra (and source_file where it came from a file)."""
     key = (run.get("corpus"), run.get("mode"), eval_slice(run))
     matches = [
@@ -191,6 +192,7 @@ def target_run(run: dict, records: Iterable[dict]) -> dict | None:
         and r.get("status") == "ok"
         and (r.get("corpus"), r.get("mode"), eval_slice(r)) == key
         and train_scope(r) == "full"
+        and not (r.get("model_config") or {}).get("prune")  # a pruned kn5 is not the yardstick
     ]
     same_file = [r for r in matches if run.get("source_file") == r.get("source_file")]
     return (same_file or matches or [None])[-1]

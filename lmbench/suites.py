@@ -12,24 +12,28 @@ the main job).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import UsageError
+from .frontier import FrontierDesign
 from .mix import MixSpec
 from .plan import RunSpec
 
 # The report's sections a suite can feed (what `lmbench report` draws from its runs).
-GAP = "gap"  # 1. ratios to kn5 on one machine (also section 8's samples)
-REPRODUCTION = "reproduction"  # 2. ours beside the published numbers
-PERPLEXITY_VS_TIME = "perplexity vs time"  # 3. curves on CPU and GPU (also the throughput figure)
-SCALING = "scaling"  # 4. test perplexity by training-set size
-SMOOTHING = "smoothing"  # 4. test perplexity by order and smoothing
-THROUGHPUT = "throughput"  # 5. tokens/s and MFU of every neural run
-COST = "cost"  # 6. training FLOPs on the machines of 2001 and 2012
-BRANCHES = "branches"  # 7. decay branches of one WSD trunk against complete runs
-PRECISION = "precision"  # 8. bf16 autocast against fp32 runs of the same config
+GAP = "gap"  # 1. ratios to kn5 on one machine (also section 10's samples)
+FRONTIER = "frontier"  # 2. test perplexity against training seconds and FLOPs, crossovers
+REPRODUCTION = "reproduction"  # 3. ours beside the published numbers
+PERPLEXITY_VS_TIME = "perplexity vs time"  # 4. curves on CPU and GPU (also the throughput figure)
+SCALING = "scaling"  # 5. test perplexity by training-set size
+SMOOTHING = "smoothing"  # 5. test perplexity by order and smoothing
+THROUGHPUT = "throughput"  # 6. tokens/s and MFU of every neural run
+COST = "cost"  # 7. training FLOPs on the machines of 2001 and 2012
+BRANCHES = "branches"  # 8. decay branches of one WSD trunk against complete runs
+PRECISION = "precision"  # 9. bf16 autocast against fp32 runs of the same config
 SECTIONS = (
     GAP,
+    FRONTIER,
     REPRODUCTION,
     PERPLEXITY_VS_TIME,
     SCALING,
@@ -49,8 +53,11 @@ class Suite:
     mixes: tuple[MixSpec, ...] = ()  # combined from the runs' saved log-probabilities, after them
     feeds: tuple[str, ...] = ()  # the report SECTIONS drawn from its runs
     # each neural run (and each mix with a neural part) once per seed; a count model is
-    # deterministic: one run
-    seeds: tuple[int, ...] = (0,)
+    # deterministic: one run. None: each run's own seed (a suite whose corpora differ in seeds)
+    seeds: tuple[int, ...] | None = (0,)
+    # more runs, chosen from the records of the runs above once they are done (the frontier's
+    # extra seeds where its crossover lies); run in the same invocation, resumable alike
+    follow_up: Callable[[list[dict]], tuple[RunSpec, ...]] | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.feeds) - set(SECTIONS)
@@ -185,27 +192,47 @@ _register(
     )
 )
 
-# Scaling: the same training tokens per neural run (the history budgets) on more and more data.
-# Full data first on each corpus: its kn5 is every run's yardstick (records.target_run).
-SCALING_DATA = (("ptb", 1.0), ("ptb", 0.1), ("ptb", 0.3), ("wikitext2", 1.0), ("wikitext2", 0.1))
+# Data scaling: does more data help each family, and at what rate? kn5 and the LSTM on 10-100%
+# of each corpus's training split; each LSTM point trains until validation stops improving (the
+# plateau schedule, stopped after 2 evaluations without a gain) or its epoch cap (then the
+# report marks it compute-limited). Full data first: its kn5 is the yardstick. PTB has 3 seeds;
+# WikiText-2 (17 minutes an epoch here) one, so its fits are shown and claim nothing.
+SCALING_FRACTIONS = (1.0, 0.5, 0.25, 0.1)
+SCALING_EPOCH_CAP = {"ptb": 12, "wikitext2": 3}
+SCALING_SEEDS = {"ptb": SEEDS, "wikitext2": (0,)}
+EARLY_STOP = {"patience": "2"}
+
+
+def scaling_runs(corpus: str) -> tuple[RunSpec, ...]:
+    return tuple(
+        spec
+        for fraction in SCALING_FRACTIONS
+        for spec in (
+            RunSpec(corpus, "kn5", train_fraction=None if fraction == 1.0 else fraction),
+            *(
+                RunSpec(
+                    corpus,
+                    "lstm",
+                    EARLY_STOP,
+                    seed=seed,
+                    budget_epochs=SCALING_EPOCH_CAP[corpus],
+                    train_fraction=None if fraction == 1.0 else fraction,
+                )
+                for seed in SCALING_SEEDS[corpus]
+            ),
+        )
+    )
+
+
 _register(
     Suite(
         "scaling",
-        "kn5, LSTM and Transformer on 10%, 30% and 100% of PTB train and 10% and 100% of "
-        "WikiText-2 train, the history suite's token budgets, 3 seeds (about 2 hours)",
-        tuple(
-            RunSpec(
-                corpus,
-                model,
-                {} if model == "kn5" else CURVE,
-                budget_tokens=PTB_NEURAL_TOKENS.get(model),
-                train_fraction=None if fraction == 1.0 else fraction,
-            )
-            for corpus, fraction in SCALING_DATA
-            for model in ("kn5", "lstm", "transformer")
-        ),
+        "kn5 and the LSTM on 10%, 25%, 50% and 100% of PTB and WikiText-2 train, each LSTM "
+        "until validation stops improving (epoch caps 12 and 3); 3 seeds on PTB, 1 on "
+        "WikiText-2 (about 4 hours on a 2-core CPU)",
+        scaling_runs("ptb") + scaling_runs("wikitext2"),
         feeds=(SCALING,),
-        seeds=SEEDS,
+        seeds=None,  # each run carries its seed: fewer on WikiText-2
     )
 )
 
@@ -275,6 +302,66 @@ _register(
         ),
         feeds=(PRECISION,),
         seeds=SEEDS,
+    )
+)
+
+
+# The equal-compute frontier (DESIGN): per corpus, kn3, kn5 and pruned kn5 on growing shares of
+# the training split; LSTM and Transformer (and on PTB the MLP) at log-spaced token budgets from
+# about 0.1 epoch, each a complete WSD schedule, all budgets branches of one trunk; seed 0 at
+# every point, seeds 1 and 2 where the crossover of full-data kn5 lies (`lmbench.frontier`).
+# The Transformer's warm-up (100 k tokens) sets its smallest budget. Brown with its whole
+# vocabulary probes the softmax's cost. Estimated 6-7 hours on a 2-core CPU (WikiText-2's
+# 33 k-word softmax is most of it): run in parts with --resume.
+DOUBLING_FROM_100K = tuple(100_000 * 2**k for k in range(7))  # 0.1 M ... 6.4 M
+FRONTIER_DESIGN = FrontierDesign(
+    corpora=("ptb", "wikitext2"),
+    fractions=(0.05, 0.1, 0.2, 0.35, 0.6, 1.0),
+    budgets={
+        ("ptb", "lstm"): DOUBLING_FROM_100K,
+        ("ptb", "transformer"): DOUBLING_FROM_100K[1:],
+        ("ptb", "mlp"): (200_000, 800_000, 3_200_000),
+        ("wikitext2", "lstm"): DOUBLING_FROM_100K[1:],
+        ("wikitext2", "transformer"): DOUBLING_FROM_100K[1:-1],
+    },
+    # Brown with every word in the vocabulary (about 46 k types) beside PTB's 10 k and
+    # WikiText-2's 33 k: how the softmax's cost grows with the vocabulary
+    probes=(("brown", {"vocab.min_count": "1"}),),
+    probe_models=("lstm", "transformer", "mlp"),
+    probe_tokens=200_000,
+)
+_register(
+    Suite(
+        "frontier",
+        "the equal-compute frontier on PTB and WikiText-2: kn3, kn5, pruned kn5 on 5-100% of "
+        "the training split; LSTM and Transformer at 5-7 token budgets from about 0.1 epoch "
+        "(MLP at 3 on PTB), WSD branches of one trunk; seed 0 everywhere, seeds 1 and 2 at "
+        "the budgets that bracket each crossover of kn5; the softmax's cost on Brown's whole "
+        "vocabulary (about 6-7 hours on a 2-core CPU)",
+        FRONTIER_DESIGN.runs(),
+        feeds=(FRONTIER,),
+        follow_up=FRONTIER_DESIGN.extra_seeds,
+    )
+)
+# The same design in minutes, for tests: a PTB slice for scoring, tiny budgets and networks.
+FRONTIER_QUICK_DESIGN = FrontierDesign(
+    corpora=("ptb",),
+    fractions=(0.1, 0.3, 1.0),
+    budgets={("ptb", "lstm"): (4_000, 8_000, 16_000)},
+    sets={"hidden": "16", "layers": "1"},
+    eval_tokens=5_000,
+    probes=(("brown", {"vocab.min_count": "1"}),),
+    probe_models=("lstm",),
+    probe_tokens=4_000,
+)
+_register(
+    Suite(
+        "frontier-quick",
+        "the frontier's design in about a minute: PTB (scored on a 5 k-token slice), count "
+        "models on 10-100% of train, a 16-unit LSTM at 4 k, 8 k and 16 k tokens",
+        FRONTIER_QUICK_DESIGN.runs(),
+        feeds=(FRONTIER,),
+        follow_up=FRONTIER_QUICK_DESIGN.extra_seeds,
     )
 )
 

@@ -40,19 +40,25 @@ def hardware(folder: Path) -> pd.DataFrame:
 _SPANS = {"hour": 3600, "day": 86400, "week": 7 * 86400}
 
 
-def parse_duration(text) -> float | None:
-    """Seconds from a paper's training-time phrase ("2-3 hours", "about half a day", "an entire
-    day", "over 3 weeks"); None when the phrase gives no single figure."""
+def duration_range(text) -> tuple[float, float] | None:
+    """(low, high) seconds from a paper's training-time phrase ("2-3 hours", "about half a
+    day", "an entire day", "over 3 weeks": its stated figure); None when it gives none."""
     if not isinstance(text, str):
         return None
     text = text.lower()
     if "half a day" in text:
-        return 43200.0
+        return 43200.0, 43200.0
     if "entire day" in text or re.search(r"\ba day\b", text):
-        return 86400.0
+        return 86400.0, 86400.0
     match = re.search(r"(\d+(?:\.\d+)?)(?:\s*-\s*(\d+(?:\.\d+)?))?\s*(hour|day|week)s?", text)
     if not match:
         return None
     low = float(match[1])
     high = float(match[2]) if match[2] else low
-    return (low + high) / 2 * _SPANS[match[3]]
+    return low * _SPANS[match[3]], high * _SPANS[match[3]]
+
+
+def parse_duration(text) -> float | None:
+    """Seconds from a paper's training-time phrase: the middle of its range (`duration_range`)."""
+    span = duration_range(text)
+    return None if span is None else (span[0] + span[1]) / 2

@@ -14,8 +14,9 @@ from pathlib import Path
 from ..measure import describe_machine
 from ..records import machine_id
 from ..reference import hardware, published, reference_dir
-from ..suites import PERPLEXITY_VS_TIME, SCALING, SMOOTHING
-from . import figures, tables
+from ..reference.utilisation import not_derivable
+from ..suites import FRONTIER, PERPLEXITY_VS_TIME, SCALING, SMOOTHING
+from . import figures, frontier, tables
 from .markdown import table
 from .runs import BOOTSTRAP_SAMPLES, MIN_SEEDS, Runs, how_to_fill
 
@@ -100,6 +101,50 @@ def _scaling_fits(runs: Runs, fits) -> list[str]:
     return lines
 
 
+def _frontier(runs: Runs, hw, pub, figure_dir: Path, figure) -> list[str]:
+    drawn = frontier.figure(runs, figure_dir / "frontier.png")
+    if drawn is None:
+        return [f"_Not run yet: {how_to_fill(FRONTIER)}._"]
+    machines = "; ".join(f"{corpus}: {machine}" for corpus, machine in drawn.items())
+    return [
+        figure("frontier.png", "test perplexity by training seconds and FLOPs"),
+        "",
+        "Count models (squares) train on growing shares of the training split; neural models "
+        "(circles) on all of it for growing token budgets, each a complete WSD schedule (a "
+        "decay branch of one trunk per seed: the same model as a from-scratch run of its "
+        "budget). Points are seed means with their range; lines are each family's lower "
+        "envelope; the dashed line is kn5 on all the data; a star marks a family's first "
+        "budget below it. Seconds are training seconds on one machine per corpus "
+        f"({machines}; fingerprints), a decay branch's including its trunk's share. FLOPs "
+        "are the neural runs' training FLOPs (count models have none). Extra seeds run only "
+        "at the budgets around each crossover: elsewhere a point is one seed.",
+        "",
+        "Each neural family's first budget below full-data kn5, and what it took:",
+        "",
+        frontier.crossover_table(runs, hw, pub),
+        "",
+        *_softmax(runs, figure_dir, figure),
+    ]
+
+
+def _softmax(runs: Runs, figure_dir: Path, figure) -> list[str]:
+    frame = frontier.softmax_rows(runs)
+    if not frontier.softmax_figure(frame, figure_dir / "softmax.png"):
+        return []
+    return [
+        "### The softmax's cost",
+        "",
+        figure("softmax.png", "training tokens per second by vocabulary size"),
+        "",
+        "Training tokens/s of complete runs by the corpus's vocabulary size (Brown with every "
+        "word kept, about 46 k types, beside PTB's 10 k and WikiText-2's 33 k), kn5's "
+        "estimation rate beside them. A neural model pays for every vocabulary word at every "
+        "token; a count model pays for the n-grams it sees.",
+        "",
+        *frontier.softmax_reading(frame),
+    ]
+
+
 def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> str:
     figure_dir.mkdir(parents=True, exist_ok=True)
     pub, hw = published(reference), hardware(reference)
@@ -134,14 +179,18 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
         "",
         tables.gap_table(runs),
         "",
-        "## 2. Reproduction: ours beside the published numbers",
+        "## 2. The equal-compute frontier: what each family buys per second and per FLOP",
+        "",
+        *_frontier(runs, hw, pub, figure_dir, figure),
+        "",
+        "## 3. Reproduction: ours beside the published numbers",
         "",
         "Published figures come from `published.csv` (read at report time; sources in the "
         "table). Our budgets are far smaller than the papers' unless the row says otherwise.",
         "",
         tables.reproduction_table(runs, pub),
         "",
-        "## 3. Perplexity against training time",
+        "## 4. Perplexity against training time",
         "",
     ]
     measured = figures.perplexity_vs_time(runs, pub, figure_dir / "perplexity_vs_time.png")
@@ -162,7 +211,7 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
             "on a machine with CUDA fills it. The published GPU-era runs:"
         )
         lines += ["", tables.gpu_era_table(pub)]
-    lines += ["", "## 4. Scaling and smoothing", "", "### Scaling: where is the crossover?", ""]
+    lines += ["", "## 5. Scaling and smoothing", "", "### Scaling: where is the crossover?", ""]
     fits, points = figures.scaling(runs, figure_dir / "scaling.png")
     if points.empty:
         lines.append(f"_Not run yet: {how_to_fill(SCALING)}._")
@@ -180,6 +229,20 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
             table(measured_table),
             "",
         ]
+        capped = points[points["compute-limited"]]
+        if not capped.empty:
+            named = sorted(
+                {
+                    f"{p['corpus']} {p['model']} at {p['train tokens']:,} training tokens"
+                    for p in capped.to_dict("records")
+                }
+            )
+            lines += [
+                "Compute-limited (the epoch cap ended them while validation still improved): "
+                + "; ".join(named)
+                + ".",
+                "",
+            ]
         lines += _scaling_fits(runs, fits)
     lines += ["", "### Smoothing: why it mattered", ""]
     if figures.smoothing(runs, figure_dir / "smoothing.png"):
@@ -192,7 +255,7 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
         ]
     else:
         lines.append(f"_Not run yet: {how_to_fill(SMOOTHING)}._")
-    lines += ["", "## 5. Throughput and model FLOP utilisation", ""]
+    lines += ["", "## 6. Throughput and model FLOP utilisation", ""]
     if figures.throughput(runs, figure_dir / "throughput.png"):
         lines.append(figure("throughput.png", "training tokens/s and MFU"))
     lines += [
@@ -202,16 +265,24 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
         "",
         tables.throughput_table(runs),
         "",
-        "## 6. What this would have cost then",
+        "## 7. What this would have cost then",
         "",
-        "Each run's measured training FLOPs divided by the achieved FLOP/s of an earlier machine: "
-        "its peak (`hardware.csv`) times a realistic utilisation, about 2-3% of peak for a 2001 "
-        "Athlon (our arithmetic on Bengio et al.'s AP News run) and 2-5% for a 2012 K20 "
-        "(Zaremba et al.'s reported times). The peak column is the unreachable best case.",
+        "Each run's measured training FLOPs divided by the FLOP/s an earlier machine achieved: "
+        "its peak (`hardware.csv`) times the fraction of it the papers' own runs reached. That "
+        "fraction is derived, not assumed: each paper run's training FLOPs by our formulas "
+        "(its architecture, vocabulary, tokens and epochs) over its reported time and devices:",
         "",
-        tables.cost_table(runs, hw),
+        tables.utilisation_table(pub, hw),
         "",
-        "## 7. Decay branches: one trunk, every shorter budget",
+        "Published rows with a time but without the inputs of a derivation (architecture, "
+        "tokens or epochs not all given): "
+        + (", ".join(not_derivable(pub)) or "none")
+        + '. A time given as a lower bound ("over 3 weeks") makes its fraction an upper '
+        "bound. The peak column is the unreachable best case.",
+        "",
+        tables.cost_table(runs, hw, pub),
+        "",
+        "## 8. Decay branches: one trunk, every shorter budget",
         "",
         "Warmup-stable-decay (Hagele et al. 2024): a WSD run is constant until the last fifth of "
         "its budget, so one constant-rate trunk serves every shorter budget: a branch resumes "
@@ -228,7 +299,7 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
         "",
         tables.branches_table(runs),
         "",
-        "## 8. bf16 autocast on the CPU",
+        "## 9. bf16 autocast on the CPU",
         "",
         "The same configs, token budgets and seeds in bf16 autocast (weights and optimizer in "
         "fp32) beside their fp32 runs on the same machine: test perplexity, mean ± standard "
@@ -242,7 +313,7 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
         "",
         tables.precision_table(runs),
         "",
-        "## 9. Samples",
+        "## 10. Samples",
         "",
         tables.samples_table(runs),
         "",

@@ -222,6 +222,9 @@ def scaling(runs: Runs, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             "train tokens": data_tokens(r),
             "test ppl": r["test_ppl"],
             "train seconds": r["train_seconds"],
+            # early stopping asked for, the epoch cap came first: more compute would help
+            "compute-limited": bool((r.get("model_config") or {}).get("patience"))
+            and (r.get("budget") or {}).get("ended_by") == "epochs",
         }
         for r in chosen
     ]

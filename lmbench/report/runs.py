@@ -256,9 +256,6 @@ def budget_label(record: dict) -> str:
         parts.append(f"{limit['tokens'] / 1e6:g} M tokens")
     if "epochs" in limit:
         parts.append(f"{limit['epochs']:g} epochs")
-    trunk = ((record.get("extra") or {}).get("branch") or {}).get("trunk_tokens")
-    if trunk:
-        parts.append(f"decay branch of a {trunk / 1e6:g} M-token trunk")
     fraction = (record.get("extra") or {}).get("train_fraction")
     if fraction:
         parts.append(f"{fraction:.0%} of train")
@@ -266,14 +263,17 @@ def budget_label(record: dict) -> str:
 
 
 def schedule_note(record: dict) -> str:
-    """How much of the training split a neural run saw, and a plateau schedule that never
-    decayed (the learning rate still at its start: not a complete schedule)."""
+    """How much of the training split a neural run saw, a plateau schedule that never decayed
+    (the learning rate still at its start: not a complete schedule), a decay branch's trunk."""
     extra, config = record.get("extra") or {}, record.get("model_config") or {}
     notes = []
     if extra.get("epochs") is not None:
         notes.append(f"{extra['epochs']:.2g} epochs")
     if config.get("lr_schedule") == "plateau" and extra.get("final_lr") == config.get("lr"):
         notes.append("plateau lr never decayed")
+    trunk = (extra.get("branch") or {}).get("trunk_tokens")
+    if trunk:  # the same model as a complete WSD run of its budget; how this one was made
+        notes.append(f"decay branch of a {trunk / 1e6:g} M-token trunk")
     return ", ".join(notes)
 
 

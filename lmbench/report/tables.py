@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..measure import describe_machine
 from ..records import NEURAL_FAMILIES, is_full_data, machine_id, seedless_config
+from ..reference.utilisation import derivations, era_utilisation
 from ..suites import BRANCHES, COST, GAP, PRECISION, REPRODUCTION, THROUGHPUT, suites_feeding
 from .markdown import duration, table, times
 from .runs import (
@@ -48,11 +49,6 @@ CORPORA_WE_HAVE = ("ptb", "brown", "wikitext2")
 PROTOCOL_NOTES = {
     "brown": "different protocol: NLTK's Brown tokenization, no paragraph marks, our own "
     "vocabulary cut (the paper: |V| = 16,383)",
-}
-# Realistic utilisation of each era's machine, from the papers' own runs (see the report text).
-ERA_UTILISATION = {
-    "AMD Athlon 1.2 GHz": (0.02, 0.03),
-    "NVIDIA Tesla K20": (0.02, 0.05),
 }
 
 
@@ -98,10 +94,19 @@ def gap_rows(runs: Runs) -> pd.DataFrame:
                 "latency_ms": group.mean("latency_ms_per_token"),
                 "latency_ratio": ratio("latency_ms_per_token"),
                 "time_to_kn5": _time_to_target(group),
+                "time_to_kn5_ratio": _ratio(
+                    _mean_time_to_target(group), ref and ref.get("train_seconds")
+                ),
                 "budget": runs.budget(run),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _mean_time_to_target(group) -> float | None:
+    """Mean training seconds to the kn5 valid perplexity, where every seed reached it."""
+    reached = [r["time_to_target_s"] for r in group.runs if r.get("time_to_target_s")]
+    return sum(reached) / len(reached) if reached and len(reached) == group.seeds else None
 
 
 def _time_to_target(group) -> str:
@@ -140,14 +145,14 @@ def gap_table(runs: Runs) -> str:
                     _with_interval(r, i) for r, i in zip(group["ppl_ratio"], group["interval"])
                 ],
                 "train time": group["train_seconds"].map(duration),
-                "time / kn5": group["time_ratio"].map(times),
+                "time to kn5 valid": group["time_to_kn5"],
+                "/ kn5's train time": group["time_to_kn5_ratio"].map(times),
                 "train tok/s": group["tokens_per_s"],
                 "peak RSS MB": group["peak_rss_mb"],
                 "size MB": group["size_mb"],
                 "size / kn5": group["size_ratio"].map(times),
                 "ms/token (batch 1)": group["latency_ms"],
                 "latency / kn5": group["latency_ratio"].map(times),
-                "time to kn5 valid": group["time_to_kn5"],
                 "budget": group["budget"],
             }
         )
@@ -309,16 +314,53 @@ def throughput_table(runs: Runs) -> str:
     return table(pd.DataFrame(rows).sort_values(["suite", "model"]) if rows else pd.DataFrame())
 
 
-def cost_table(runs: Runs, hardware: pd.DataFrame) -> str:
+def era_machines(
+    hardware: pd.DataFrame, published: pd.DataFrame
+) -> list[tuple[str, int, float, float, float]]:
+    """(name, year, peak FLOP/s, low and high utilisation) of each machine whose papers'
+    runs give a derivable utilisation (`reference.utilisation`)."""
+    eras = []
+    for device, (low, high) in era_utilisation(published, hardware).items():
+        match = hardware[hardware["device"].str.startswith(device)]
+        eras.append(
+            (device, int(match["year"].iloc[0]), float(match["peak_flops"].iloc[0]), low, high)
+        )
+    return eras
+
+
+def share(low: float, high: float) -> str:
+    """`0.5%-5.1%`, or `2.4%` where the range is one figure."""
+    return f"{low:.1%}" if math.isclose(low, high) else f"{low:.1%}-{high:.1%}"
+
+
+def era_costs(train_flops: float, eras: list) -> dict[str, str]:
+    """How long `train_flops` take on each era's machine at its papers' utilisation range."""
+    costs = {}
+    for name, year, peak, low, high in eras:
+        fast, slow = duration(train_flops / (peak * high)), duration(train_flops / (peak * low))
+        costs[f"{year} {name} at {share(low, high)}"] = fast if fast == slow else f"{fast} - {slow}"
+    return costs
+
+
+def utilisation_table(published: pd.DataFrame, hardware: pd.DataFrame) -> str:
+    """Each derivable paper run: its training FLOPs (our formulas), reported time, devices,
+    and the fraction of peak it achieved."""
+    rows = derivations(published, hardware)
+    if rows.empty:
+        return "_No published row gives the inputs of a derivation._"
+    shown = rows.assign(
+        **{
+            "training FLOPs": rows["training FLOPs"].map(lambda f: f"{f:.3g}"),
+            "of peak": [share(lo, hi) for lo, hi in zip(rows["low"], rows["high"])],
+        }
+    ).drop(columns=["low", "high"])
+    return table(shown)
+
+
+def cost_table(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) -> str:
     """Each neural config's measured training FLOPs (mean over its seeds) on the machines of
     2001 and 2012."""
-    eras = []
-    for prefix, (low, high) in ERA_UTILISATION.items():
-        match = hardware[hardware["device"].str.startswith(prefix)]
-        if not match.empty:
-            eras.append(
-                (prefix, int(match["year"].iloc[0]), float(match["peak_flops"].iloc[0]), low, high)
-            )
+    eras = era_machines(hardware, published)
     chosen = [r for r in runs.ok(COST) if r.get("train_flops") and is_full_data(r)]
     rows = []
     for group in runs.groups(COST, chosen):
@@ -332,9 +374,8 @@ def cost_table(runs: Runs, hardware: pd.DataFrame) -> str:
             "here (measured)": duration(group.mean("train_seconds")),
         }
         epoch_tokens = (run.get("extra") or {}).get("epoch_tokens")
-        for name, year, peak, low, high in eras:
-            fast, slow = train_flops / (peak * high), train_flops / (peak * low)
-            row[f"{year} {name} at {low:.0%}-{high:.0%}"] = f"{duration(fast)} - {duration(slow)}"
+        row.update(era_costs(train_flops, eras))
+        for _, year, peak, _, high in eras:
             row[f"{year} at peak"] = duration(train_flops / peak)
             if epoch_tokens and year < 2010:
                 per_epoch = run["flops_per_token"] * epoch_tokens / (peak * high)
@@ -433,7 +474,13 @@ def branch_rows(runs: Runs) -> list[dict]:
     usual schedule gives), and its trunk: means, seed spread, and whether the difference is
     within the tolerance (2 standard deviations of the complete runs, or 1%, whichever is
     larger)."""
-    groups = runs.groups(BRANCHES)
+    # by role too: a branch and a complete WSD run of its budget are one config (seedless_config)
+    ok = runs.ok(BRANCHES)
+    groups = [
+        group
+        for role in ("branch", "full", "trunk")
+        for group in runs.groups(runs=[r for r in ok if _role(r) == role])
+    ]
     rows = []
     for branch in (g for g in groups if _role(g.first) == "branch"):
         first = branch.first

@@ -1,0 +1,296 @@
+"""The equal-compute frontier (report section 2): test perplexity against what training cost,
+count models by data fraction and neural models by token budget, and each neural family's
+crossover of full-data kn5.
+
+Points come from the suites feeding FRONTIER. A neural point is one budget's seeds (a decay
+branch and a complete WSD run of a budget are one config: `seedless_config`); a count point is
+one data fraction. Seconds are drawn for one machine per corpus (the one holding most points);
+FLOPs do not depend on the machine.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from ..frontier import crossover, is_probe, is_pruned, tokens_of, train_fraction
+from ..records import COUNT_FAMILIES, machine_id
+from ..suites import FRONTIER
+from .figures import _save
+from .markdown import duration, table
+from .runs import MIN_SEEDS, Group, Runs, machine_label, ratio_interval, ratio_point
+from .tables import era_costs, era_machines
+
+
+def family(run: dict) -> str:
+    """The series a point belongs to: the model, a pruned count model named with its
+    thresholds."""
+    if is_pruned(run):
+        return f"{run['model']} pruned ({run['model_config']['prune']})"
+    return run["model"]
+
+
+def points(runs: Runs) -> pd.DataFrame:
+    """One row per frontier point: corpus, family, whether a count model, its x values
+    (training tokens seen, training seconds, training FLOPs), test perplexity over its seeds
+    (mean, sd, min, max, seeds), machine, and the point's `Group`."""
+    rows = []
+    for group in runs.groups(FRONTIER):
+        run = group.first
+        if is_probe(run):
+            continue
+        count = run["family"] in COUNT_FAMILIES
+        values = group.values("test_ppl")
+        rows.append(
+            {
+                "corpus": run["corpus"],
+                "family": family(run),
+                "count": count,  # a count model (else neural)
+                "tokens": (run.get("extra") or {}).get("train_data_tokens")
+                if count
+                else tokens_of(run),
+                "fraction": train_fraction(run) or 1.0,
+                "seconds": group.mean("train_seconds"),
+                "flops": None if count else group.mean("train_flops"),
+                "test ppl": float(values.mean()),
+                "sd": float(values.std(ddof=1)) if values.size > 1 else np.nan,
+                "low": float(values.min()),
+                "high": float(values.max()),
+                "seeds": group.seeds,
+                "machine": machine_id(run),
+                "group": group,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _machine_of(frame: pd.DataFrame) -> str | None:
+    """The machine holding most of a corpus's points: the one whose seconds are drawn."""
+    counts = Counter(frame["machine"])
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def _envelope(frame: pd.DataFrame, x: str) -> pd.DataFrame:
+    """The lower envelope of a family's points along `x`: the best perplexity so far."""
+    ordered = frame.sort_values(x)
+    return ordered.assign(best=ordered["test ppl"].cummin())
+
+
+def figure(runs: Runs, path: Path) -> dict[str, str] | None:
+    """Test perplexity against training seconds (count and neural, one machine per corpus)
+    and against training FLOPs (neural; full-data kn5 as a line), one column per corpus.
+    Returns each corpus's drawn machine, for the caption; None without frontier runs."""
+    frame = points(runs)
+    if frame.empty:
+        return None
+    corpora = list(dict.fromkeys(frame["corpus"]))
+    fig, axes = plt.subplots(2, len(corpora), figsize=(7 * len(corpora), 10), squeeze=False)
+    palette = dict(zip(sorted(frame["family"].unique()), sns.color_palette("tab10")))
+    drawn = {}
+    for column, corpus in enumerate(corpora):
+        here = frame[frame["corpus"] == corpus]
+        machine = _machine_of(here)
+        drawn[corpus] = machine
+        neural = here[~here["count"]]
+        # the yardstick of the corpus's neural points (same scoring slice), else any kn5 here
+        first = (neural if not neural.empty else here)["group"].iloc[0].first
+        target = runs.target(first) or {}
+        for row, x in enumerate(("seconds", "flops")):
+            ax = axes[row][column]
+            shown = here[here["machine"] == machine] if x == "seconds" else here
+            shown = shown.dropna(subset=[x])
+            for name, series in shown.groupby("family"):
+                color = palette[name]
+                marker = "s" if series["count"].iloc[0] else "o"
+                ax.errorbar(
+                    series[x],
+                    series["test ppl"],
+                    yerr=[series["test ppl"] - series["low"], series["high"] - series["test ppl"]],
+                    fmt=marker,
+                    color=color,
+                    ms=5,
+                    capsize=2,
+                    label=name,
+                )
+                envelope = _envelope(series, x)
+                ax.plot(envelope[x], envelope["best"], color=color, lw=1)
+                means = dict(zip(series["tokens"], series["test ppl"]))
+                cross = crossover(means, target["test_ppl"]) if target else None
+                if not series["count"].iloc[0] and cross is not None:
+                    hit = series[series["tokens"] == cross]
+                    ax.plot(hit[x], hit["test ppl"], "*", color="black", ms=14)
+            if target:
+                ax.axhline(target["test_ppl"], color="black", ls="--", lw=1)
+                ax.annotate(
+                    f"kn5, all data: {target['test_ppl']:.1f}",
+                    (0.01, target["test_ppl"]),
+                    xycoords=("axes fraction", "data"),
+                    va="bottom",
+                    fontsize=8,
+                )
+            where = f" [{machine}]" if x == "seconds" else ""
+            ax.set(
+                xscale="log",
+                yscale="log",
+                xlabel="training seconds" + where if x == "seconds" else "training FLOPs",
+                ylabel="test perplexity",
+                title=f"{corpus}: test perplexity by training {x}",
+            )
+            ax.legend(fontsize=7)
+    _save(fig, path)
+    return drawn
+
+
+def crossover_rows(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) -> list[dict]:
+    """Per corpus and neural family: the first budget whose seed mean is below full-data kn5,
+    with its ratio and interval, tokens, FLOPs, seconds here and on the eras' machines; where
+    none is, the family's best point."""
+    frame = points(runs)
+    if frame.empty:
+        return []
+    eras = era_machines(hardware, published)
+    rows = []
+    for (corpus, name), series in frame[~frame["count"]].groupby(["corpus", "family"], sort=False):
+        target = runs.target(series["group"].iloc[0].first)
+        if target is None:
+            continue
+        means = dict(zip(series["tokens"], series["test ppl"]))
+        cross = crossover(means, target["test_ppl"])
+        point = series[series["tokens"] == cross].iloc[0] if cross else None
+        best = series.loc[series["test ppl"].idxmin()]
+        chosen = point if point is not None else best
+        group: Group = chosen["group"]
+        epoch = (group.first.get("extra") or {}).get("epoch_tokens")
+        row = {
+            "corpus": corpus,
+            "family": name,
+            "kn5 (all data)": f"{target['test_ppl']:.2f}",
+            "crosses at": f"{cross:,} tokens" if cross else f"not within {max(means):,} tokens",
+            "epochs": f"{chosen['tokens'] / epoch:.2g}" if epoch else "-",
+            "test ppl (seeds)": _mean_sd(chosen),
+            "/ kn5 [95% CI]": _ratio(group, target),
+            "training FLOPs": f"{chosen['flops']:.3g}" if chosen["flops"] else "-",
+            "here": f"{duration(chosen['seconds'])} ({machine_label(group.first)})",
+            **era_costs(chosen["flops"], eras),
+            "finding": _finding(point, best, cross, series),
+        }
+        rows.append(row)
+    return rows
+
+
+def _mean_sd(point) -> str:
+    spread = "" if point["seeds"] < 2 else f" ± {point['sd']:.2f}"
+    return f"{point['test ppl']:.2f}{spread} ({point['seeds']})"
+
+
+def _ratio(group: Group, target: dict) -> str:
+    ratio = ratio_point(group.runs, target)
+    if ratio is None:
+        return "-"
+    interval = ratio_interval(group.runs, target)
+    if not interval:
+        return f"{ratio:.3f}"
+    return f"{ratio:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def _finding(point, best, cross, series: pd.DataFrame) -> str:
+    """What the row may claim: only from >= MIN_SEEDS seeds at the crossing budget and the
+    budget before it (or at the best point where none crosses)."""
+    if cross is None:
+        if best["seeds"] < MIN_SEEDS:
+            return f"best point {best['tokens']:,} tokens has {best['seeds']} seed(s): no claim"
+        return f"does not reach kn5 within the measured budgets (best at {best['tokens']:,})"
+    before = series[series["tokens"] < cross]
+    below = before.loc[before["tokens"].idxmax()] if not before.empty else None
+    seeds = min(point["seeds"], below["seeds"] if below is not None else point["seeds"])
+    if seeds < MIN_SEEDS:
+        return f"bracketing budgets have {seeds} seed(s): no claim"
+    if below is None:
+        return f"below kn5 already at the smallest budget ({cross:,} tokens)"
+    return f"crosses between {below['tokens']:,} and {cross:,} tokens"
+
+
+def crossover_table(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) -> str:
+    rows = crossover_rows(runs, hardware, published)
+    return table(pd.DataFrame(rows)) if rows else "_No neural frontier points yet._"
+
+
+def softmax_rows(runs: Runs) -> pd.DataFrame:
+    """Training tokens/s by vocabulary size: every complete full-data run of the frontier's
+    suites (a neural family's trunks and the probes; kn5's estimation), one row per corpus
+    vocabulary, family and machine."""
+    rows = []
+    for group in runs.groups(FRONTIER):
+        run = group.first
+        branch = (run.get("extra") or {}).get("branch")
+        if branch or train_fraction(run) or is_pruned(run) or not run.get("train_tokens_per_s"):
+            continue  # a branch's speed is its trunk's; shares of data and pruning aside
+        if run["family"] in COUNT_FAMILIES and run["model"] != "kn5":
+            continue
+        rows.append(
+            {
+                "corpus": run["corpus"],
+                "vocabulary": run["vocab_size"],
+                "family": run["model"],
+                "machine": machine_id(run),
+                "tokens/s": group.mean("train_tokens_per_s"),
+            }
+        )
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(rows)
+    # one figure per machine and family and vocabulary: several trunks of a family average
+    keys = ["machine", "family", "corpus", "vocabulary"]
+    return frame.groupby(keys, sort=False, as_index=False)["tokens/s"].mean()
+
+
+def _slowdown(rows: pd.DataFrame) -> str | None:
+    """A family's speed at its smallest and largest vocabulary, and their ratio."""
+    rows = rows.sort_values("vocabulary")
+    if len(rows) < 2:
+        return None
+    small, large = rows.iloc[0], rows.iloc[-1]
+    return (
+        f"{small['family']} {small['tokens/s']:,.0f} tokens/s at |V| = "
+        f"{small['vocabulary']:,} ({small['corpus']}), {large['tokens/s']:,.0f} at "
+        f"{large['vocabulary']:,} ({large['corpus']}): "
+        f"{small['tokens/s'] / large['tokens/s']:.2g}x the time per token"
+    )
+
+
+def softmax_reading(frame: pd.DataFrame) -> list[str]:
+    """One line per machine: each family's speed at its largest vocabulary against its
+    smallest, kn5's among them."""
+    lines = []
+    for machine, here in frame.groupby("machine", sort=False):
+        parts = [
+            text
+            for _, rows in here.groupby("family", sort=False)
+            if (text := _slowdown(rows)) is not None
+        ]
+        if parts:
+            lines.append(f"- on [{machine}]: " + "; ".join(parts) + ".")
+    return lines
+
+
+def softmax_figure(frame: pd.DataFrame, path: Path) -> bool:
+    if frame.empty:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sns.lineplot(
+        frame, x="vocabulary", y="tokens/s", hue="family", style="machine", marker="o", ax=ax
+    )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="vocabulary size",
+        ylabel="training tokens/s (kn5: estimation)",
+        title="the softmax's cost: training speed by vocabulary",
+    )
+    _save(fig, path)
+    return True
