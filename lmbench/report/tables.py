@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..measure import describe_machine
@@ -350,6 +351,7 @@ def utilisation_table(published: pd.DataFrame, hardware: pd.DataFrame) -> str:
         return "_No published row gives the inputs of a derivation._"
     shown = rows.assign(
         **{
+            "year": rows["year"].astype(str),  # not a quantity: no thousands separator
             "training FLOPs": rows["training FLOPs"].map(lambda f: f"{f:.3g}"),
             "of peak": [share(lo, hi) for lo, hi in zip(rows["low"], rows["high"])],
         }
@@ -541,14 +543,18 @@ def _branch_row(branch, full, trunk, budget: int, trunk_tokens: int) -> dict:
 
 def _against(candidate, reference, words: tuple[str, str, str]) -> tuple[str, str, str]:
     """Mean test perplexity difference of two groups, the tolerance (2 standard deviations of
-    the reference's seeds, or 1% of its mean, whichever is larger) and a verdict, one of
-    `words` (within the tolerance, better, worse), or none from fewer than MIN_SEEDS seeds."""
-    values = reference.values("test_ppl")
-    sd = float(values.std(ddof=1)) if values.size > 1 else float("nan")
+    the seeds, pooled over both sides, or 1% of the reference's mean, whichever is larger) and
+    a verdict, one of `words` (within the tolerance, better, worse); `identical` where every
+    seed's perplexity is the same on both sides; none from fewer than MIN_SEEDS seeds."""
+    ours, theirs = candidate.values("test_ppl"), reference.values("test_ppl")
+    spreads = [v.var(ddof=1) for v in (ours, theirs) if v.size > 1]
+    sd = float(np.sqrt(np.mean(spreads))) if spreads else float("nan")
     difference = candidate.mean("test_ppl") - reference.mean("test_ppl")
     tolerance = max(2 * sd, 0.01 * reference.mean("test_ppl"))
     if min(candidate.seeds, reference.seeds) < MIN_SEEDS:
         verdict = f"fewer than {MIN_SEEDS} seeds: no verdict"
+    elif ours.shape == theirs.shape and np.array_equal(ours, theirs):
+        verdict = "identical, seed by seed"
     else:
         same, better, worse = words
         verdict = same if abs(difference) <= tolerance else better if difference < 0 else worse
