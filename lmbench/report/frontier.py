@@ -24,7 +24,7 @@ from ..suites import FRONTIER
 from .figures import _save
 from .markdown import duration, table
 from .runs import MIN_SEEDS, Group, Runs, machine_label, ratio_interval, ratio_point
-from .tables import era_costs, era_machines
+from .tables import era_costs, era_machines, mean_sd
 
 
 def family(run: dict) -> str:
@@ -172,7 +172,7 @@ def crossover_rows(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) 
             "kn5 (all data)": f"{target['test_ppl']:.2f}",
             "crosses at": f"{cross:,} tokens" if cross else f"not within {max(means):,} tokens",
             "epochs": f"{chosen['tokens'] / epoch:.2g}" if epoch else "-",
-            "test ppl (seeds)": _mean_sd(chosen),
+            "test ppl (seeds)": mean_sd(group),
             "/ kn5 [95% CI]": _ratio(group, target),
             "training FLOPs": f"{chosen['flops']:.3g}" if chosen["flops"] else "-",
             "here": f"{duration(chosen['seconds'])} ({machine_label(group.first)})",
@@ -181,11 +181,6 @@ def crossover_rows(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) 
         }
         rows.append(row)
     return rows
-
-
-def _mean_sd(point) -> str:
-    spread = "" if point["seeds"] < 2 else f" ± {point['sd']:.2f}"
-    return f"{point['test ppl']:.2f}{spread} ({point['seeds']})"
 
 
 def _ratio(group: Group, target: dict) -> str:

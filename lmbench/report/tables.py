@@ -104,15 +104,20 @@ def gap_rows(runs: Runs) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _reached(group) -> list[float]:
+    """The training seconds to the kn5 valid perplexity of each seed that reached it."""
+    return [r["time_to_target_s"] for r in group.runs if r.get("time_to_target_s")]
+
+
 def _mean_time_to_target(group) -> float | None:
     """Mean training seconds to the kn5 valid perplexity, where every seed reached it."""
-    reached = [r["time_to_target_s"] for r in group.runs if r.get("time_to_target_s")]
+    reached = _reached(group)
     return sum(reached) / len(reached) if reached and len(reached) == group.seeds else None
 
 
 def _time_to_target(group) -> str:
     """Mean training time to the kn5 valid perplexity over the seeds that reached it."""
-    reached = [r["time_to_target_s"] for r in group.runs if r.get("time_to_target_s")]
+    reached = _reached(group)
     if group.first["family"] not in NEURAL_FAMILIES:
         return "-"
     if not reached:
@@ -517,10 +522,10 @@ def _branch_row(branch, full, trunk, budget: int, trunk_tokens: int) -> dict:
         "corpus": branch.first["corpus"],
         "model": branch.first["model"],
         "budget": f"{budget / 1e6:g} M tokens",
-        "decay branch (WSD)": _mean_sd(branch),
-        "complete run": _mean_sd(full),
+        "decay branch (WSD)": mean_sd(branch),
+        "complete run": mean_sd(full),
         "complete schedule": _schedule(full) if full else None,
-        f"trunk (complete WSD, {trunk_tokens / 1e6:g} M)": _mean_sd(trunk),
+        f"trunk (complete WSD, {trunk_tokens / 1e6:g} M)": mean_sd(trunk),
         "branch - complete": None,
         "tolerance": None,
         "verdict": "no complete run to compare",
@@ -561,7 +566,7 @@ def _against(candidate, reference, words: tuple[str, str, str]) -> tuple[str, st
     return f"{difference:+.2f}", f"{tolerance:.2f}", verdict
 
 
-def _mean_sd(group) -> str:
+def mean_sd(group) -> str:
     if group is None:
         return "-"
     values = group.values("test_ppl")
@@ -608,8 +613,8 @@ def precision_rows(runs: Runs) -> list[dict]:
             "corpus": low.first["corpus"],
             "model": low.first["model"],
             "budget": budget_label(low.first),
-            "bf16 autocast": _mean_sd(low),
-            "fp32": _mean_sd(full),
+            "bf16 autocast": mean_sd(low),
+            "fp32": mean_sd(full),
             "bf16 - fp32": None,
             "tolerance": None,
             "verdict": "no fp32 run of this config on this machine",
