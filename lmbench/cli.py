@@ -95,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     how.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     how.add_argument(
+        "--only",
+        metavar="HASH[,HASH]",
+        help="run only the planned configs whose hash starts with one of these (e.g. to time a "
+        "suite's suspects again); no follow-ups or mixes",
+    )
+    how.add_argument(
         "--eval-tokens",
         type=int,
         help="score only the first N tokens of valid and test: a slice, not the full protocol "
@@ -164,7 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="compare two result sets; exit 1 on a regression")
     p.add_argument("base")
     p.add_argument("new")
-    p.add_argument("--out", help="also write the Markdown table here")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="also write the report as Markdown and JSON into DIR, named by the two sides "
+        "(e.g. results/compare)",
+    )
     p.add_argument(
         "--allow-missing",
         action="store_true",
@@ -286,6 +297,8 @@ def cmd_run(args) -> int:
         ]
         suite_name = "adhoc"
     planned = plan_seeds(specs, seeds, suite_name, args.data_dir)
+    if args.only:
+        planned = only_configs(planned, args.only)
     if args.out:
         out_dir = Path(args.out)
     elif args.resume:
@@ -296,14 +309,16 @@ def cmd_run(args) -> int:
     with folder_lock(out_dir), sigterm_as_interrupt():
         display = SuiteDisplay(len(planned))
         records = run_planned(planned, out_dir, args.data_dir, args.resume, display, args.wait)
-        if args.suite and suite.follow_up and not args.seeds:  # --seeds: those, everywhere
+        if (
+            args.suite and suite.follow_up and not args.seeds and not args.only
+        ):  # --seeds: those, everywhere
             more = plan_seeds(list(suite.follow_up(records)), None, suite_name, args.data_dir)
             if more:
                 display = SuiteDisplay(len(more))
                 records += run_planned(
                     more, out_dir, args.data_dir, args.resume, display, args.wait
                 )
-        if args.suite:
+        if args.suite and not args.only:
             from .mix import run_mixes
 
             mixes = tuple(replace(m, seed=seed) for m in suite.mixes for seed in seeds)
@@ -321,6 +336,16 @@ def cmd_run(args) -> int:
         )
         return 1
     return 0
+
+
+def only_configs(planned: list, prefixes: str) -> list:
+    """The planned runs whose config hash starts with one of the comma-separated `prefixes`."""
+    wanted = [p.strip() for p in prefixes.split(",") if p.strip()]
+    kept = [run for run in planned if any(run.config_hash.startswith(p) for p in wanted)]
+    if not kept:
+        hashes = ", ".join(f"{r.config_hash[:8]} ({r.spec.corpus} {r.spec.model})" for r in planned)
+        raise UsageError(f"--only {prefixes}: no planned config matches; planned: {hashes}")
+    return kept
 
 
 def parse_budgets(text: str) -> tuple[int, ...]:
@@ -408,12 +433,15 @@ def cmd_report(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .compare import compare_paths
+    from .compare import compare_paths, write_compare
 
     markdown, regressions = compare_paths(Path(args.base), Path(args.new), args.allow_missing)
     print(markdown)
     if args.out:
-        Path(args.out).write_text(markdown)
+        for path in write_compare(
+            Path(args.out), Path(args.base), Path(args.new), markdown, regressions
+        ):
+            print(f"written: {path}")
     return 1 if regressions else 0
 
 

@@ -133,3 +133,19 @@ def test_report_and_compare(tiny_corpus, tmp_path, capsys):
     records[0]["test_ppl"] *= 1 + 1e-6
     (tmp_path / "new.jsonl").write_text(json.dumps(records[0]) + "\n")
     assert main(["compare", str(out), str(tmp_path / "new.jsonl")]) == 1
+
+
+def test_only_runs_the_named_configs(tiny_corpus, tmp_path, capsys):
+    """`--only` keeps the planned runs whose hash starts with a given prefix (how nox times a
+    suspect again); a prefix that matches nothing is a usage error naming what was planned."""
+    from lmbench.cli import only_configs
+    from lmbench.plan import RunSpec, plan_seeds
+
+    planned = plan_seeds(
+        [RunSpec(str(tiny_corpus), "unigram"), RunSpec(str(tiny_corpus), "kn3")], None, "t", None
+    )
+    first, second = (run.config_hash for run in planned)
+    assert [r.config_hash for r in only_configs(planned, second[:6])] == [second]
+    assert len(only_configs(planned, f"{first},{second[:8]}")) == 2
+    with pytest.raises(UsageError, match="no planned config matches; planned: .*unigram"):
+        only_configs(planned, "zzzz")

@@ -176,3 +176,59 @@ def test_interrupted_runs_are_ignored(tmp_path):
     assert main(["compare", str(tmp_path / "base"), str(tmp_path / "new")]) == 0  # not missing
     _write(tmp_path / "only", new[1:])
     assert main(["compare", str(tmp_path / "base"), str(tmp_path / "only")]) == 2  # nothing ran
+
+
+def _timings(rates, matmuls=None, machine=AMD, **changes):
+    """One side's records of the quick suite's two configs, once per LSTM timing in `rates`."""
+    matmuls = matmuls or [200.0] * len(rates)
+    return [
+        r for rate, mm in zip(rates, matmuls) for r in _suite(lstm_rate=rate, matmul=mm, **changes)
+    ]
+
+
+@pytest.mark.parametrize(
+    "new_rates, new_matmuls, code",
+    [
+        ([5000.0, 9000.0, 9100.0], None, 0),  # one slow timing of three: the median is fine
+        ([7000.0, 7200.0, 9000.0], None, 1),  # two of three 20% slower: confirmed
+        ([9000.0] * 3, [200.0, 400.0, 200.0], 0),  # one calibration outlier does not decide
+        ([7000.0] * 3, [160.0] * 3, 0),  # the whole side ran on a 20% slower VM
+    ],
+)
+def test_throughput_is_judged_on_medians(tmp_path, capsys, new_rates, new_matmuls, code):
+    """Several timings of a config on one side (a baseline recorded 3 times, suspects rerun):
+    the verdict divides the median rate by the side's median calibration, and says how many
+    timings it rests on."""
+    _write(tmp_path / "base", _timings([9000.0, 8800.0, 9200.0]))
+    _write(tmp_path / "new", _timings(new_rates, new_matmuls))
+    assert main(["compare", str(tmp_path / "base"), str(tmp_path / "new")]) == code
+    out = capsys.readouterr().out
+    assert "| 3/3 |" in out
+    assert ("median of 3 timings against 3" in out) is bool(code)
+
+
+def test_compare_report_files_say_whether_a_rerun_may_clear_it(tmp_path):
+    """`--out DIR` writes Markdown and JSON named by both sides; the JSON tells nox whether
+    every failure is a throughput (rerun to confirm) or something a rerun cannot change."""
+    import json as _json
+
+    _write(tmp_path / "base", _suite())
+    cases = {"slow": _suite(lstm_rate=5000.0), "worse": _suite(lstm_rate=5000.0, lstm_ppl=130.0)}
+    for name, records in cases.items():
+        _write(tmp_path / name, records)
+        reports = tmp_path / f"reports-{name}"
+        assert (
+            main(["compare", str(tmp_path / "base"), str(tmp_path / name), "--out", str(reports)])
+            == 1
+        )
+        (md,) = reports.glob("*.md")
+        (js,) = reports.glob("*.json")
+        assert (
+            md.stem == js.stem
+            and md.stem.startswith("quick-amd-")
+            and "--vs--quick-amd-" in md.stem
+        )
+        assert "REGRESSION" in md.read_text()
+        result = _json.loads(js.read_text())
+        assert result["regressions"] == 1 and result["failing"][0]["config_hash"] == "lstm"
+        assert result["throughput_only"] is (name == "slow")
