@@ -334,7 +334,7 @@ def cmd_run(args) -> int:
             from .mix import run_mixes
 
             mixes = tuple(replace(m, seed=seed) for m in suite.mixes for seed in seeds)
-            records += run_mixes(mixes, out_dir, suite_name, args.resume)
+            records += run_mixes(mixes, out_dir, suite_name, args.resume, args.data_dir)
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(summary_table(records))
     console.print(f"records: {out_dir / RECORDS_FILE}", highlight=False)

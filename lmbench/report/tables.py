@@ -34,6 +34,7 @@ MiB = 2**20
 PUBLISHED_TO_OURS = {
     ("ptb", "KN3"): ("kn3", "sentence"),
     ("ptb", "KN5"): ("kn5", "sentence"),
+    ("ptb", "KN5 + cache"): ("kn5+cache", "sentence"),
     ("ptb", "Feedforward NNLM"): ("mlp", "stream"),
     ("ptb", "RNNLM"): ("rnn", "stream"),
     ("ptb", "RNNLM + KN5"): ("rnn+kn5", "stream"),
