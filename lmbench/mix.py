@@ -21,7 +21,7 @@ import numpy as np
 from . import cache as unigram_cache
 from .corpora import load_corpus
 from .evaluate import scored
-from .measure import this_machine
+from .measure import environment, this_machine
 from .records import (
     NEURAL_FAMILIES,
     RECORDS_FILE,
@@ -110,7 +110,9 @@ def mix_config_hash(spec: MixSpec, records: list[dict]) -> str:
     if spec.second == unigram_cache.CACHE:
         payload["mix"] = [*hashes, unigram_cache.CACHE]
         payload["cache_sizes"] = list(unigram_cache.CACHE_SIZES)
-    if spec.seed:  # seed 0 as before seeds: earlier mixes keep their hashes
+    # seed 0 as before seeds: earlier mixes keep their hashes; a mix of count models and a
+    # cache is deterministic: one mix, whatever the seed
+    if spec.seed and any(p is None or p["family"] in NEURAL_FAMILIES for p in parts):
         payload["seed"] = spec.seed
     return config_hash(payload)
 
@@ -184,6 +186,7 @@ def run_mix(
         return sum(values) if all(v is not None for v in values) else None
 
     record.status = "ok"
+    record.env = environment()  # the commit that mixed (each part's record names its own)
     record.corpus_sha256, record.vocab_size = first["corpus_sha256"], first["vocab_size"]
     record.device_name = first.get("device_name")
     record.model_config = {**tuned, "components": [p["run_id"] for p in parts]}

@@ -69,7 +69,8 @@ def test_a_cache_mix_is_recorded_with_what_was_tuned(tmp_path):
     corpus = write_corpus(tmp_path / "c", text(400), text(40), text(40))
     out = tmp_path / "out"
     assert main(["run", "--corpus", str(corpus), "--model", "wb3", "--out", str(out)]) == 0
-    (mix,) = run_mixes((MixSpec(str(corpus), "wb3", "cache"),), out, "adhoc")
+    seeds = tuple(MixSpec(str(corpus), "wb3", "cache", seed=seed) for seed in (0, 1, 2))
+    (mix,) = run_mixes(seeds, out, "adhoc")  # no neural part: one mix, whatever the seed
     wb3 = json.loads((out / "runs.jsonl").read_text().splitlines()[0])
     assert mix["status"] == "ok" and mix["model"] == "wb3+cache", mix.get("error")
     config = mix["model_config"]
@@ -79,3 +80,4 @@ def test_a_cache_mix_is_recorded_with_what_was_tuned(tmp_path):
     assert config["components"] == [wb3["run_id"]]
     assert mix["valid_ppl"] <= wb3["valid_ppl"] * (1 + 1e-5)
     assert mix["train_seconds"] == wb3["train_seconds"]
+    assert mix["seed"] == 0 and mix["env"]["git_commit"]  # which code mixed it
