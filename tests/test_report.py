@@ -206,6 +206,8 @@ def test_report_has_every_section_and_lists_failures(tmp_path):
     assert "2,700x the training time" in text
     assert "**rnn**: 1 seed: no claim" in text
     assert "Zaremba et al. 2014" in text  # the published rows, read from the reference data
+    assert "not run here: the AP News corpus" in text  # where the history was decided
+    assert "Jozefowicz et al. 2016" in text and "32 Tesla K40" in text
     assert "not measured on this machine" not in text  # said in the figure, not the text
     assert "No GPU run is in these results" in text
     assert "CUDA is not available" in text
@@ -460,3 +462,21 @@ def test_mixes_of_two_configs_of_a_model_get_two_labels_and_their_parts_budgets(
     assert labels == ["lstm (1.6 M tokens)+kn5", "lstm (9 min wall-clock)+kn5"]
     budgets = sorted(runs.budget(g.first) for g in mixes)
     assert budgets[0].startswith("mix of lstm 1.6 M tokens; kn5")
+
+
+def test_a_mix_of_count_models_and_a_cache_is_deterministic_and_makes_claims(tmp_path):
+    """kn5 + cache has no seed to vary: one run carries its verdict, as kn5's does."""
+    rng = np.random.default_rng(5)
+    kn5 = _record(tmp_path, "kn5", "ngram", 140.0, rng)
+    _record(
+        tmp_path,
+        "kn5+cache",
+        "mix",
+        126.0,
+        rng,
+        model_config={"components": [kn5["run_id"]], "cache_size": 200},
+    )
+    runs = Runs.load(tmp_path)
+    (row,) = [r for r in tables.gap_rows(runs).itertuples() if r.model == "kn5+cache"]
+    assert row.claims and row.seeds == "1 run (deterministic)"
+    assert "**kn5+cache** (1 run (deterministic)" in tables.gap_table(runs)
