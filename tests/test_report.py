@@ -207,6 +207,11 @@ def test_report_has_every_section_and_lists_failures(tmp_path):
     assert "**rnn**: 1 seed: no claim" in text
     assert "Zaremba et al. 2014" in text  # the published rows, read from the reference data
     assert "not run here: the AP News corpus" in text  # where the history was decided
+    summary = text.split("## 1.")[0]  # the first page: claims with numbers, and what is not run
+    assert "## Summary: what these runs support" in summary
+    assert "lstm 115.00 (17.9% better: 0.821 [" in summary and "3 seeds" in summary
+    assert "rnn 120" not in summary  # one seed: no claim on the first page
+    assert "No GPU run" in summary and "transformer: a GPU run" in summary
     assert "Jozefowicz et al. 2016" in text and "32 Tesla K40" in text
     assert "not measured on this machine" not in text  # said in the figure, not the text
     assert "No GPU run is in these results" in text

@@ -19,6 +19,7 @@ from ..suites import FRONTIER, PERPLEXITY_VS_TIME, SCALING, SMOOTHING
 from . import figures, frontier, tables
 from .markdown import table
 from .runs import BOOTSTRAP_SAMPLES, MIN_SEEDS, Runs, how_to_fill
+from .summary import summary
 from .tracking import section as tracking_section
 
 FIGURES = "figures"
@@ -155,7 +156,7 @@ def render(
     def figure(name: str, caption: str) -> str:
         return f"![{caption}]({link_prefix}{name})"
 
-    lines = ["# lmbench report", "", *_sources(runs), ""]
+    lines = ["# lmbench report", "", *summary(runs, pub, hw), *_sources(runs), ""]
     lines += [
         "Perplexity is per token, every token (incl. `<eos>`) predicted once (README, evaluation "
         "protocol). Stream mode unless a table says sentence. Times are training seconds "
