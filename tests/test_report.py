@@ -485,3 +485,41 @@ def test_a_mix_of_count_models_and_a_cache_is_deterministic_and_makes_claims(tmp
     (row,) = [r for r in tables.gap_rows(runs).itertuples() if r.model == "kn5+cache"]
     assert row.claims and row.seeds == "1 run (deterministic)"
     assert "**kn5+cache** (1 run (deterministic)" in tables.gap_table(runs)
+
+
+def test_pruned_kn5_is_drawn_by_size_and_kept_out_of_the_smoothing_ladder(tmp_path):
+    """Each order unpruned and kn5 pruned, by size as stored and as scored; the smoothing table
+    (perplexity by order) holds the unpruned runs only."""
+    from lmbench.report import figures
+    from lmbench.report.runs import pruning_rows, smoothing_rows
+
+    rng = np.random.default_rng(6)
+    for model, prune, ppl, size in (
+        ("kn3", None, 148.0, 30e6),
+        ("kn5", None, 141.0, 90e6),
+        ("kn5", "0 0 1", 147.0, 20e6),
+        ("kn5", "0 1 2", 160.0, 8e6),
+    ):
+        config = {"order": int(model[-1])} | ({"prune": prune} if prune else {})
+        _record(
+            tmp_path,
+            model,
+            "ngram",
+            ppl,
+            rng,
+            tag=prune or "",
+            suite="smoothing",
+            model_config=config,
+            size_bytes=int(size),
+            extra={"ngrams": [10, 20, 30], "scoring_bytes": int(size * 1.5)},
+        )
+    runs = Runs.load(tmp_path)
+    assert sorted(r["order"] for r in smoothing_rows(runs)) == [3, 5]
+    rows = pruning_rows(runs)
+    assert [r["model"] for r in rows if r["series"] == "kn5 pruned"] == [
+        "kn5 pruned 0 0 1",
+        "kn5 pruned 0 1 2",
+    ]
+    assert rows[0]["as scored MB"] == pytest.approx(rows[0]["size MB"] * 1.5)
+    assert figures.pruning(runs, tmp_path / "pruning.png")
+    assert "| kn5 pruned 0 1 2 | 60 |" in tables.pruning_table(runs)

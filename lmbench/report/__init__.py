@@ -257,6 +257,19 @@ def render(
             "",
             tables.smoothing_table(runs),
         ]
+    if figures.pruning(runs, figure_dir / "pruning.png"):
+        lines += [
+            "",
+            "What a deployment trades: Kneser-Ney's size against its perplexity, each order "
+            "unpruned and kn5 pruned as `lmplz --prune` (n-grams of count <= the threshold of "
+            "their order dropped, the last threshold repeating for higher orders). Size as "
+            "stored: the n-gram keys, trie links, log-probabilities and backoffs; as scored adds "
+            "the hash indexes scoring builds over the keys.",
+            "",
+            figure("pruning.png", "Kneser-Ney size against test perplexity"),
+            "",
+            tables.pruning_table(runs),
+        ]
     else:
         lines.append(f"_Not run yet: {how_to_fill(SMOOTHING)}._")
     lines += ["", "## 6. Throughput and model FLOP utilisation", ""]

@@ -341,5 +341,28 @@ def smoothing_rows(runs: Runs) -> list[dict]:
             "test ppl": r["test_ppl"],
         }
         for r in runs.ok(SMOOTHING)
-        if r["family"] == "ngram"
+        if r["family"] == "ngram" and not (r.get("model_config") or {}).get("prune")
     ]
+
+
+def pruning_rows(runs: Runs) -> list[dict]:
+    """The smoothing section's Kneser-Ney runs by size: each order unpruned, and kn5 pruned."""
+    rows = []
+    for r in runs.ok(SMOOTHING):
+        config = r.get("model_config") or {}
+        if not r["model"].startswith("kn") or r["family"] != "ngram":
+            continue
+        extra = r.get("extra") or {}
+        rows.append(
+            {
+                "model": r["model"] + (f" pruned {config['prune']}" if config.get("prune") else ""),
+                "series": "kn5 pruned" if config.get("prune") else "kn, order 2-6",
+                "n-grams": sum(extra.get("ngrams") or []) or None,
+                "size MB": r["size_bytes"] / 2**20 if r.get("size_bytes") else None,
+                "as scored MB": extra["scoring_bytes"] / 2**20
+                if extra.get("scoring_bytes")
+                else None,
+                "test ppl": r["test_ppl"],
+            }
+        )
+    return sorted(rows, key=lambda row: (row["series"], -(row["size MB"] or 0)))

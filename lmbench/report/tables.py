@@ -21,6 +21,7 @@ from .runs import (
     budget_with_schedule,
     how_to_fill,
     machine_label,
+    pruning_rows,
     ratio_interval,
     ratio_point,
     several_machines,
@@ -485,6 +486,10 @@ def smoothing_table(runs: Runs) -> str:
     )
     pivot.columns = [f"order {c}" for c in pivot.columns]
     return table(pivot.reset_index())
+
+
+def pruning_table(runs: Runs) -> str:
+    return table(pd.DataFrame(pruning_rows(runs)).drop(columns="series"))
 
 
 def _role(run: dict) -> str:
