@@ -62,12 +62,24 @@ def bench(session: nox.Session) -> None:
     install(session, "peers" if shutil.which("lmplz") else None)
     session.run("lmbench", "run", "--suite", "history", "--resume", *session.posargs)
     session.run(*report_args())
+    # what changed since this machine's previous history run (a report, not a gate)
+    session.run(
+        "lmbench",
+        "compare",
+        "--previous",
+        "results/history",
+        "--allow-missing",
+        "--out",
+        COMPARE_REPORTS,
+        success_codes=[0, 1],
+    )
 
 
 BASELINE = "results/baseline/quick"  # one folder per machine fingerprint: <id>/runs.jsonl
 BASELINE_REPEATS = 3  # the quick suite this many times into a new baseline
 CONFIRM_RUNS = 2  # more timings of a config whose throughput alone failed, before failing
-COMPARE_REPORTS = "results/compare"  # compare reports as Markdown and JSON, named by their sides
+COMPARE_REPORTS = "results/compare"
+TRACKING = "results/tracking"  # nox -s track: per machine fingerprint, per commit  # compare reports as Markdown and JSON, named by their sides
 
 
 @nox.session
@@ -124,7 +136,8 @@ REPORT_FOLDERS = [
 
 def report_args() -> list[str]:
     folders = [f"results/{name}" for name in REPORT_FOLDERS if os.path.isdir(f"results/{name}")]
-    return ["lmbench", "report", *folders, "--out", "results/report.md"]
+    tracking = ["--tracking", TRACKING] if os.path.isdir(TRACKING) else []
+    return ["lmbench", "report", *folders, *tracking, "--out", "results/report.md"]
 
 
 @nox.session
@@ -133,6 +146,14 @@ def report(session: nox.Session) -> None:
     folders given: nox -s report -- results/history --out my-report.md"""
     install(session)
     session.run(*(["lmbench", "report", *session.posargs] if session.posargs else report_args()))
+
+
+@nox.session
+def track(session: nox.Session) -> None:
+    """The quick suite and the micro-benchmarks of each commit given, into results/tracking/
+    (commits already measured on this machine are skipped): nox -s track -- 865315e..main"""
+    install(session, "test")
+    session.run("python", "benchmarks/track.py", *(session.posargs or ["HEAD"]))
 
 
 @nox.session

@@ -166,10 +166,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder with published.csv and hardware.csv (default: LMBENCH_REFERENCE, or the "
         "copies shipped with lmbench)",
     )
+    p.add_argument(
+        "--tracking",
+        metavar="DIR",
+        help="also draw the per-commit history under DIR (results/tracking, written by "
+        "nox -s track): trends and steps",
+    )
 
     p = sub.add_parser("compare", help="compare two result sets; exit 1 on a regression")
-    p.add_argument("base")
-    p.add_argument("new")
+    p.add_argument("base", nargs="?")
+    p.add_argument("new", nargs="?")
+    p.add_argument(
+        "--previous",
+        metavar="ROOT",
+        help="instead of BASE and NEW: the newest run folder under ROOT (e.g. results/history) "
+        "holding this machine's records against the one before it",
+    )
     p.add_argument(
         "--out",
         metavar="DIR",
@@ -322,7 +334,7 @@ def cmd_run(args) -> int:
             from .mix import run_mixes
 
             mixes = tuple(replace(m, seed=seed) for m in suite.mixes for seed in seeds)
-            records += run_mixes(mixes, out_dir, suite_name, args.resume)
+            records += run_mixes(mixes, out_dir, suite_name, args.resume, args.data_dir)
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(summary_table(records))
     console.print(f"records: {out_dir / RECORDS_FILE}", highlight=False)
@@ -422,19 +434,30 @@ def cmd_sample(args) -> int:
 def cmd_report(args) -> int:
     from .report import write_report
 
-    missing = [d for d in args.dirs if not Path(d).exists()]
+    missing = [d for d in [*args.dirs, args.tracking or "."] if not Path(d).exists()]
     if missing:
         return _fail(
             f"no such results folder: {missing[0]} (run a suite first: lmbench run --suite history)"
         )
-    path = write_report([Path(d) for d in args.dirs], args.out, args.reference)
+    tracking = Path(args.tracking) if args.tracking else None
+    path = write_report([Path(d) for d in args.dirs], args.out, args.reference, tracking)
     print(path)
     return 0
 
 
 def cmd_compare(args) -> int:
-    from .compare import compare_paths, write_compare
+    from .compare import compare_paths, previous_and_latest, write_compare
 
+    if args.previous:
+        if args.base or args.new:
+            raise UsageError("compare: give BASE and NEW, or --previous ROOT, not both")
+        pair = previous_and_latest(Path(args.previous))
+        if pair is None:
+            print(f"compare: fewer than two run folders of this machine under {args.previous}")
+            return 0
+        args.base, args.new = (str(p) for p in pair)
+    elif not (args.base and args.new):
+        raise UsageError("compare: give BASE and NEW (folders or runs.jsonl files), or --previous")
     markdown, regressions = compare_paths(Path(args.base), Path(args.new), args.allow_missing)
     print(markdown)
     if args.out:

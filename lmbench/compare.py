@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import UsageError
-from .measure import describe_machine
+from .measure import describe_machine, machine_fingerprint
 from .records import COUNT_FAMILIES, jsonl_files, latest_by_config, machine_id, scan
 
 EXACT_PPL_RTOL = 1e-9
@@ -54,7 +54,7 @@ class Verdict:
     throughput_only: bool = False  # every problem is a throughput: a rerun may clear it
 
 
-def _calibration_key(record: dict) -> str:
+def calibration_key(record: dict) -> str:
     return "sort_mkeys_per_s" if record.get("family") in COUNT_FAMILIES else "matmul_gflops"
 
 
@@ -64,7 +64,7 @@ def side_calibration(records: Sequence[dict]) -> dict[str, float]:
     (torch's; count runs time numpy's)."""
     values = defaultdict(list)
     for record in records:
-        key = _calibration_key(record)
+        key = calibration_key(record)
         value = (record.get("calibration") or {}).get(key)
         if value:
             values[key].append(value)
@@ -77,7 +77,7 @@ def _normalised_throughput(
     """Median training rate over `records` (one config) divided by the side's calibration;
     with the number of timings that median rests on."""
     rates = [r["train_tokens_per_s"] for r in records if r.get("train_tokens_per_s")]
-    scale = calibration.get(_calibration_key(records[-1]))
+    scale = calibration.get(calibration_key(records[-1]))
     if not rates or not scale:
         return None, len(rates)
     return statistics.median(rates) / scale, len(rates)
@@ -302,3 +302,17 @@ def write_compare(
     }
     js.write_text(json.dumps(payload, indent=1) + "\n")
     return md, js
+
+
+def previous_and_latest(root: Path) -> tuple[Path, Path] | None:
+    """The two newest run folders under `root` (by their newest record of this machine), each
+    holding ok records of this machine; None where there are fewer than two."""
+    here = machine_fingerprint()["id"]
+    newest = []
+    for file in jsonl_files(Path(root)):
+        mine = [r for r in scan(file).records if machine_id(r) == here and r["status"] == "ok"]
+        times = [(r.get("env") or {}).get("time_utc") or "" for r in mine]
+        if mine:
+            newest.append((max(times), file.parent))
+    folders = [folder for _, folder in sorted(newest)]
+    return (folders[-2], folders[-1]) if len(folders) >= 2 else None

@@ -232,6 +232,8 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
     record.eval_tokens = test_eval.tokens
     record.eval_seconds = test_eval.seconds
     record.eval_tokens_per_s = test_eval.tokens_per_s
+    if hasattr(model, "index_bytes"):  # as scored: the model's arrays and the lookup indexes
+        record.extra["scoring_bytes"] = record.size_bytes + model.index_bytes()
     record.logprobs = save_log_probs(
         out_dir, record.run_id, valid_eval.log_probs, test_eval.log_probs
     )

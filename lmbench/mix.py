@@ -4,6 +4,9 @@ The papers' combined rows (Bengio et al.'s MLP + trigram, Mikolov's RNN + KN5) m
 probabilities token by token: p = w p_a + (1 - w) p_b, the weight tuned on valid (EM, as SRILM's
 compute-best-mix), the result reported on test. A mix is recorded like any run (family `mix`),
 its cost the sum of its components'.
+
+A MixSpec whose second part is `cache` interpolates one run with a unigram cache of the
+evaluation stream (`lmbench.cache`): the cache's size and weight are tuned on valid.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import cache as unigram_cache
+from .corpora import load_corpus
 from .evaluate import scored
-from .measure import this_machine
+from .measure import environment, this_machine
 from .records import (
     NEURAL_FAMILIES,
     RECORDS_FILE,
@@ -91,19 +96,62 @@ def _load(out_dir: Path, record: dict, split: str) -> np.ndarray:
     return np.load(path).astype(np.float64)
 
 
+def _parts(records: list[dict], spec: MixSpec) -> list[dict | None]:
+    """The component runs (a cache is not a run: only the first part)."""
+    names = (spec.first,) if spec.second == unigram_cache.CACHE else (spec.first, spec.second)
+    return [_component(records, spec, m) for m in names]
+
+
 def mix_config_hash(spec: MixSpec, records: list[dict]) -> str:
     """A mix's config hash: its components' hashes (their names where a component is missing)."""
-    parts = [_component(records, spec, m) for m in (spec.first, spec.second)]
+    parts = _parts(records, spec)
     hashes = [p["config_hash"] if p else m for p, m in zip(parts, (spec.first, spec.second))]
     payload = {"mix": hashes, "mode": spec.mode}
-    if spec.seed:  # seed 0 as before seeds: earlier mixes keep their hashes
+    if spec.second == unigram_cache.CACHE:
+        payload["mix"] = [*hashes, unigram_cache.CACHE]
+        payload["cache_sizes"] = list(unigram_cache.CACHE_SIZES)
+    # seed 0 as before seeds: earlier mixes keep their hashes; a mix of count models and a
+    # cache is deterministic: one mix, whatever the seed
+    if spec.seed and any(p is None or p["family"] in NEURAL_FAMILIES for p in parts):
         payload["seed"] = spec.seed
     return config_hash(payload)
 
 
-def run_mix(spec: MixSpec, out_dir: Path, suite: str, records: list[dict]) -> RunRecord:
+def cache_targets(record: dict, data_dir, split: str) -> np.ndarray:
+    """The predicted token ids of a run's valid or test split, in the order it scored them."""
+    vocab = (record.get("extra") or {}).get("vocab") or {}
+    corpus = load_corpus(record["corpus"], data_dir, **vocab)
+    segments = corpus.segments(split, record["mode"])
+    sliced = (record.get("extra") or {}).get("eval_slice_tokens")
+    return (segments.head(sliced) if sliced else segments).targets()
+
+
+def _mixed(spec: MixSpec, parts: list[dict], out_dir: Path, data_dir):
+    """Valid and test log-probabilities of the mix, and what was tuned on valid."""
+    valid = [_load(out_dir, p, "valid") for p in parts]
+    test = [_load(out_dir, p, "test") for p in parts]
+    if spec.second != unigram_cache.CACHE:
+        weight = best_weight(*valid)
+        tuned = {"weights": {spec.first: weight, spec.second: 1 - weight}, "tuned_on": "valid (EM)"}
+        return mix_log_probs(*valid, weight), mix_log_probs(*test, weight), tuned
+    size, weight, valid_mix = unigram_cache.tune(
+        valid[0], cache_targets(parts[0], data_dir, "valid"), fit=best_weight
+    )
+    test_cache = unigram_cache.cache_log_probs(cache_targets(parts[0], data_dir, "test"), size)
+    tuned = {
+        "weights": {spec.first: 1 - weight, unigram_cache.CACHE: weight},
+        "cache_size": size,
+        "cache": "unigram over the previous cache_size predicted tokens of the split, never reset",
+        "tuned_on": f"valid (size from {list(unigram_cache.CACHE_SIZES)}, weight by EM)",
+    }
+    return valid_mix, unigram_cache.with_cache(test[0], test_cache, weight), tuned
+
+
+def run_mix(
+    spec: MixSpec, out_dir: Path, suite: str, records: list[dict], data_dir=None
+) -> RunRecord:
     """The mix's record (`skipped` with the reason when a component is missing)."""
-    parts = [_component(records, spec, m) for m in (spec.first, spec.second)]
+    parts = _parts(records, spec)
     record = RunRecord(
         config_hash=mix_config_hash(spec, records),
         suite=suite,
@@ -121,16 +169,14 @@ def run_mix(spec: MixSpec, out_dir: Path, suite: str, records: list[dict]) -> Ru
         record.status = "skipped"
         record.error = f"no ok full-data run of {', '.join(missing)} on {spec.corpus} in this suite"
         return record
-    first, second = parts
+    first = parts[0]
     try:
-        valid = [_load(out_dir, p, "valid") for p in parts]
-        test = [_load(out_dir, p, "test") for p in parts]
+        valid_lp, test_lp, tuned = _mixed(spec, parts, out_dir, data_dir)
     except FileNotFoundError as exc:
         record.status, record.error = "skipped", str(exc)
         return record
-    weight = best_weight(*valid)
-    valid_mix = scored(mix_log_probs(*valid, weight), valid[0].size, source=spec.name)
-    test_mix = scored(mix_log_probs(*test, weight), test[0].size, source=spec.name)
+    valid_mix = scored(valid_lp, valid_lp.size, source=spec.name)
+    test_mix = scored(test_lp, test_lp.size, source=spec.name)
     counts = np.load(out_dir / first["sentences"])[:, 1].astype(np.int64)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     sentences = np.stack([np.add.reduceat(-test_mix.log_probs, starts), counts], axis=1)
@@ -140,13 +186,10 @@ def run_mix(spec: MixSpec, out_dir: Path, suite: str, records: list[dict]) -> Ru
         return sum(values) if all(v is not None for v in values) else None
 
     record.status = "ok"
+    record.env = environment()  # the commit that mixed (each part's record names its own)
     record.corpus_sha256, record.vocab_size = first["corpus_sha256"], first["vocab_size"]
     record.device_name = first.get("device_name")
-    record.model_config = {
-        "weights": {spec.first: weight, spec.second: 1 - weight},
-        "components": [p["run_id"] for p in parts],
-        "tuned_on": "valid (EM)",
-    }
+    record.model_config = {**tuned, "components": [p["run_id"] for p in parts]}
     record.params, record.size_bytes = total("params"), total("size_bytes")
     record.train_seconds, record.train_flops = total("train_seconds"), total("train_flops")
     record.valid_ppl, record.test_ppl = valid_mix.perplexity, test_mix.perplexity
@@ -163,7 +206,7 @@ def run_mix(spec: MixSpec, out_dir: Path, suite: str, records: list[dict]) -> Ru
 
 
 def run_mixes(
-    specs: tuple[MixSpec, ...], out_dir: Path, suite: str, resume: bool = False
+    specs: tuple[MixSpec, ...], out_dir: Path, suite: str, resume: bool = False, data_dir=None
 ) -> list[dict]:
     """Each mix of a suite, from the runs in `out_dir`; with `resume`, ok mixes are kept."""
     jsonl = Path(out_dir) / RECORDS_FILE
@@ -183,7 +226,7 @@ def run_mixes(
         if kept and kept["status"] == "ok":  # before mixing: a kept mix writes no artifacts
             out.append(kept)
             continue
-        record = run_mix(spec, Path(out_dir), suite, records)
+        record = run_mix(spec, Path(out_dir), suite, records, data_dir)
         append_record(jsonl, record)
         out.append(restore(json.loads(record.to_json())))
     return out

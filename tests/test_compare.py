@@ -232,3 +232,23 @@ def test_compare_report_files_say_whether_a_rerun_may_clear_it(tmp_path):
         result = _json.loads(js.read_text())
         assert result["regressions"] == 1 and result["failing"][0]["config_hash"] == "lstm"
         assert result["throughput_only"] is (name == "slow")
+
+
+def test_previous_compares_the_two_newest_folders_of_this_machine(tmp_path, monkeypatch, capsys):
+    """`--previous ROOT`: the newest folder of this machine's records against the one before it
+    (another machine's folder is not either side); fewer than two: said, exit 0."""
+    from lmbench import compare
+
+    monkeypatch.setattr(compare, "machine_fingerprint", lambda: {"id": "amd"})
+    root = tmp_path / "history"
+
+    def dated(records, day):
+        return [r | {"env": {"time_utc": f"2026-11-{day}T00:00:00Z"}} for r in records]
+
+    _write(root / "vm-1", dated(_suite(), "01"))
+    assert main(["compare", "--previous", str(root)]) == 0
+    assert "fewer than two run folders" in capsys.readouterr().out
+    _write(root / "vm-3", dated(_suite(lstm_ppl=130.0), "03"))
+    _write(root / "xeon-4", dated(_suite(machine=XEON), "04"))
+    assert main(["compare", "--previous", str(root)]) == 1  # vm-1 -> vm-3: the LSTM got worse
+    assert f"{root / 'vm-1'} -> {root / 'vm-3'}" in capsys.readouterr().out

@@ -206,6 +206,13 @@ def test_report_has_every_section_and_lists_failures(tmp_path):
     assert "2,700x the training time" in text
     assert "**rnn**: 1 seed: no claim" in text
     assert "Zaremba et al. 2014" in text  # the published rows, read from the reference data
+    assert "not run here: the AP News corpus" in text  # where the history was decided
+    summary = text.split("## 1.")[0]  # the first page: claims with numbers, and what is not run
+    assert "## Summary: what these runs support" in summary
+    assert "lstm 115.00 (17.9% better: 0.821 [" in summary and "3 seeds" in summary
+    assert "rnn 120" not in summary  # one seed: no claim on the first page
+    assert "No GPU run" in summary and "transformer: a GPU run" in summary
+    assert "Jozefowicz et al. 2016" in text and "32 Tesla K40" in text
     assert "not measured on this machine" not in text  # said in the figure, not the text
     assert "No GPU run is in these results" in text
     assert "CUDA is not available" in text
@@ -460,3 +467,59 @@ def test_mixes_of_two_configs_of_a_model_get_two_labels_and_their_parts_budgets(
     assert labels == ["lstm (1.6 M tokens)+kn5", "lstm (9 min wall-clock)+kn5"]
     budgets = sorted(runs.budget(g.first) for g in mixes)
     assert budgets[0].startswith("mix of lstm 1.6 M tokens; kn5")
+
+
+def test_a_mix_of_count_models_and_a_cache_is_deterministic_and_makes_claims(tmp_path):
+    """kn5 + cache has no seed to vary: one run carries its verdict, as kn5's does."""
+    rng = np.random.default_rng(5)
+    kn5 = _record(tmp_path, "kn5", "ngram", 140.0, rng)
+    _record(
+        tmp_path,
+        "kn5+cache",
+        "mix",
+        126.0,
+        rng,
+        model_config={"components": [kn5["run_id"]], "cache_size": 200},
+    )
+    runs = Runs.load(tmp_path)
+    (row,) = [r for r in tables.gap_rows(runs).itertuples() if r.model == "kn5+cache"]
+    assert row.claims and row.seeds == "1 run (deterministic)"
+    assert "**kn5+cache** (1 run (deterministic)" in tables.gap_table(runs)
+
+
+def test_pruned_kn5_is_drawn_by_size_and_kept_out_of_the_smoothing_ladder(tmp_path):
+    """Each order unpruned and kn5 pruned, by size as stored and as scored; the smoothing table
+    (perplexity by order) holds the unpruned runs only."""
+    from lmbench.report import figures
+    from lmbench.report.runs import pruning_rows, smoothing_rows
+
+    rng = np.random.default_rng(6)
+    for model, prune, ppl, size in (
+        ("kn3", None, 148.0, 30e6),
+        ("kn5", None, 141.0, 90e6),
+        ("kn5", "0 0 1", 147.0, 20e6),
+        ("kn5", "0 1 2", 160.0, 8e6),
+    ):
+        config = {"order": int(model[-1])} | ({"prune": prune} if prune else {})
+        _record(
+            tmp_path,
+            model,
+            "ngram",
+            ppl,
+            rng,
+            tag=prune or "",
+            suite="smoothing",
+            model_config=config,
+            size_bytes=int(size),
+            extra={"ngrams": [10, 20, 30], "scoring_bytes": int(size * 1.5)},
+        )
+    runs = Runs.load(tmp_path)
+    assert sorted(r["order"] for r in smoothing_rows(runs)) == [3, 5]
+    rows = pruning_rows(runs)
+    assert [r["model"] for r in rows if r["series"] == "kn5 pruned"] == [
+        "kn5 pruned 0 0 1",
+        "kn5 pruned 0 1 2",
+    ]
+    assert rows[0]["as scored MB"] == pytest.approx(rows[0]["size MB"] * 1.5)
+    assert figures.pruning(runs, tmp_path / "pruning.png")
+    assert "| kn5 pruned 0 1 2 | 60 |" in tables.pruning_table(runs)

@@ -19,6 +19,8 @@ from ..suites import FRONTIER, PERPLEXITY_VS_TIME, SCALING, SMOOTHING
 from . import figures, frontier, tables
 from .markdown import table
 from .runs import BOOTSTRAP_SAMPLES, MIN_SEEDS, Runs, how_to_fill
+from .summary import summary
+from .tracking import section as tracking_section
 
 FIGURES = "figures"
 
@@ -145,14 +147,16 @@ def _softmax(runs: Runs, figure_dir: Path, figure) -> list[str]:
     ]
 
 
-def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> str:
+def render(
+    runs: Runs, reference: Path, figure_dir: Path, link_prefix: str, tracking: Path | None = None
+) -> str:
     figure_dir.mkdir(parents=True, exist_ok=True)
     pub, hw = published(reference), hardware(reference)
 
     def figure(name: str, caption: str) -> str:
         return f"![{caption}]({link_prefix}{name})"
 
-    lines = ["# lmbench report", "", *_sources(runs), ""]
+    lines = ["# lmbench report", "", *summary(runs, pub, hw), *_sources(runs), ""]
     lines += [
         "Perplexity is per token, every token (incl. `<eos>`) predicted once (README, evaluation "
         "protocol). Stream mode unless a table says sentence. Times are training seconds "
@@ -253,6 +257,19 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
             "",
             tables.smoothing_table(runs),
         ]
+    if figures.pruning(runs, figure_dir / "pruning.png"):
+        lines += [
+            "",
+            "What a deployment trades: Kneser-Ney's size against its perplexity, each order "
+            "unpruned and kn5 pruned as `lmplz --prune` (n-grams of count <= the threshold of "
+            "their order dropped, the last threshold repeating for higher orders). Size as "
+            "stored: the n-gram keys, trie links, log-probabilities and backoffs; as scored adds "
+            "the hash indexes scoring builds over the keys.",
+            "",
+            figure("pruning.png", "Kneser-Ney size against test perplexity"),
+            "",
+            tables.pruning_table(runs),
+        ]
     else:
         lines.append(f"_Not run yet: {how_to_fill(SMOOTHING)}._")
     lines += ["", "## 6. Throughput and model FLOP utilisation", ""]
@@ -318,6 +335,14 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
         "",
         tables.samples_table(runs),
         "",
+        "## 11. Tracking across commits",
+        "",
+        *(
+            tracking_section(tracking, figure_dir, figure)
+            if tracking
+            else ["Not drawn: `lmbench report ... --tracking results/tracking` draws it."]
+        ),
+        "",
         "## Failed and skipped runs",
         "",
         tables.failures(runs),
@@ -330,15 +355,18 @@ def render(runs: Runs, reference: Path, figure_dir: Path, link_prefix: str) -> s
     return "\n".join(lines)
 
 
-def write_report(paths: list[Path], out: Path | None = None, reference=None) -> Path:
+def write_report(
+    paths: list[Path], out: Path | None = None, reference=None, tracking: Path | None = None
+) -> Path:
     """Render the report of every run under `paths` into `out` (default: first folder's
-    report.md), figures beside it under figures/."""
+    report.md), figures beside it under figures/; with `tracking`, the per-commit history
+    under that folder (`results/tracking`) as section 11."""
     out = Path(out) if out else Path(paths[0]) / "report.md"
     runs = Runs.load(*paths)
     if not runs.records:
         out.write_text("# lmbench report\n\nNo runs found.\n")
         return out
-    text = render(runs, reference_dir(reference), out.parent / FIGURES, f"{FIGURES}/")
+    text = render(runs, reference_dir(reference), out.parent / FIGURES, f"{FIGURES}/", tracking)
     out.write_text(text)
     return out
 

@@ -26,7 +26,14 @@ from ..records import (  # noqa: E402
 )
 from ..reference import parse_duration  # noqa: E402
 from ..suites import PERPLEXITY_VS_TIME, SCALING, SMOOTHING  # noqa: E402
-from .runs import METHOD, Runs, config_labels, several_machines, smoothing_rows  # noqa: E402
+from .runs import (  # noqa: E402
+    METHOD,
+    Runs,
+    config_labels,
+    pruning_rows,
+    several_machines,
+    smoothing_rows,
+)
 from .tables import published_gpu_runs  # noqa: E402
 
 DPI = 110
@@ -319,6 +326,24 @@ def smoothing(runs: Runs, path: Path) -> bool:
             ax.axhline(r["test_ppl"], color="grey", ls=":", lw=1)
             ax.annotate("uniform", (1, r["test_ppl"]), va="bottom", fontsize=8)
     ax.set(yscale="log", title="PTB test perplexity by order and smoothing")
+    _save(fig, path)
+    return True
+
+
+def pruning(runs: Runs, path: Path) -> bool:
+    """Kneser-Ney's size against its test perplexity: orders 2-6 unpruned, kn5 pruned."""
+    frame = pd.DataFrame(pruning_rows(runs))
+    if frame.empty or not (frame["series"] == "kn5 pruned").any():
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sns.lineplot(frame, x="size MB", y="test ppl", hue="series", marker="o", sort=True, ax=ax)
+    for name, x, y in zip(frame["model"], frame["size MB"], frame["test ppl"]):
+        ax.annotate(name, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.set(
+        xscale="log",
+        xlabel="model size, MB (as stored: n-gram keys, links, probabilities)",
+        title="PTB: Kneser-Ney size against test perplexity",
+    )
     _save(fig, path)
     return True
 

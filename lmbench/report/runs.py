@@ -81,6 +81,8 @@ class Runs:
         groups = [Group(sorted(g, key=lambda r: r.get("seed") or 0)) for g in grouped.values()]
         for group in groups:
             group.label = self.label(group.first)
+            parts = self.parts(group.first)  # a mix of count models (and a cache) is one too
+            group.count_mix = bool(parts) and all(p["family"] in COUNT_FAMILIES for p in parts)
         return groups
 
     def label(self, run: dict) -> str:
@@ -89,7 +91,8 @@ class Runs:
         every table."""
         parts = self.parts(run)
         if parts:  # a mix: its parts' labels, so mixes of two configs of a model differ too
-            return "+".join(self.label(p) for p in parts)
+            names = run["model"].split("+")  # and what is not a run (a cache) by its name
+            return "+".join([self.label(p) for p in parts] + names[len(parts) :])
         if self._labels is None:
             firsts = {self.key(r): r for r in reversed(self.ok())}
             self._labels = dict(zip(firsts, config_labels(list(firsts.values()))))
@@ -134,6 +137,7 @@ class Group:
 
     runs: list[dict]
     label: str = ""
+    count_mix: bool = False  # a mix whose every part is a count model: deterministic
 
     @property
     def first(self) -> dict:
@@ -145,7 +149,7 @@ class Group:
 
     @property
     def deterministic(self) -> bool:
-        return self.first["family"] in COUNT_FAMILIES
+        return self.first["family"] in COUNT_FAMILIES or self.count_mix
 
     @property
     def claims(self) -> bool:
@@ -337,5 +341,28 @@ def smoothing_rows(runs: Runs) -> list[dict]:
             "test ppl": r["test_ppl"],
         }
         for r in runs.ok(SMOOTHING)
-        if r["family"] == "ngram"
+        if r["family"] == "ngram" and not (r.get("model_config") or {}).get("prune")
     ]
+
+
+def pruning_rows(runs: Runs) -> list[dict]:
+    """The smoothing section's Kneser-Ney runs by size: each order unpruned, and kn5 pruned."""
+    rows = []
+    for r in runs.ok(SMOOTHING):
+        config = r.get("model_config") or {}
+        if not r["model"].startswith("kn") or r["family"] != "ngram":
+            continue
+        extra = r.get("extra") or {}
+        rows.append(
+            {
+                "model": r["model"] + (f" pruned {config['prune']}" if config.get("prune") else ""),
+                "series": "kn5 pruned" if config.get("prune") else "kn, order 2-6",
+                "n-grams": sum(extra.get("ngrams") or []) or None,
+                "size MB": r["size_bytes"] / 2**20 if r.get("size_bytes") else None,
+                "as scored MB": extra["scoring_bytes"] / 2**20
+                if extra.get("scoring_bytes")
+                else None,
+                "test ppl": r["test_ppl"],
+            }
+        )
+    return sorted(rows, key=lambda row: (row["series"], -(row["size MB"] or 0)))

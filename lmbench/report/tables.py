@@ -21,6 +21,7 @@ from .runs import (
     budget_with_schedule,
     how_to_fill,
     machine_label,
+    pruning_rows,
     ratio_interval,
     ratio_point,
     several_machines,
@@ -34,6 +35,7 @@ MiB = 2**20
 PUBLISHED_TO_OURS = {
     ("ptb", "KN3"): ("kn3", "sentence"),
     ("ptb", "KN5"): ("kn5", "sentence"),
+    ("ptb", "KN5 + cache"): ("kn5+cache", "sentence"),
     ("ptb", "Feedforward NNLM"): ("mlp", "stream"),
     ("ptb", "RNNLM"): ("rnn", "stream"),
     ("ptb", "RNNLM + KN5"): ("rnn+kn5", "stream"),
@@ -47,6 +49,15 @@ PUBLISHED_TO_OURS = {
     ("brown", "MLP10 (mixed with trigram)"): ("mlp9+kn3", "stream"),
 }
 CORPORA_WE_HAVE = ("ptb", "brown", "wikitext2")
+# where the history was decided, and why those rows have no run of ours
+NOT_RUN_HERE = {
+    "apnews": "not run here: the AP News corpus (about 14 M words) is licensed (LDC), not "
+    "downloadable",
+    "wikitext103": "not run here yet: WikiText-103 (103 M tokens) needs the bounded-memory "
+    "N-gram path",
+    "1bw": "not run here: One Billion Word (0.8 B tokens) is beyond a 2-core CPU's budget "
+    "for the neural side (the published LSTMs used 32 K40 GPUs)",
+}
 PROTOCOL_NOTES = {
     "brown": "different protocol: NLTK's Brown tokenization, no paragraph marks, our own "
     "vocabulary cut (the paper: |V| = 16,383)",
@@ -230,16 +241,25 @@ def _our_match(runs: Runs, corpus: str, spec: str, mode: str):
 
 def reproduction_table(runs: Runs, published: pd.DataFrame) -> str:
     rows = []
-    for pub in published[published["corpus"].isin(CORPORA_WE_HAVE)].itertuples(index=False):
+    for pub in published.itertuples(index=False):
         spec, mode = PUBLISHED_TO_OURS.get((pub.corpus, pub.model), (None, None))
         ours = _our_match(runs, pub.corpus, spec, mode) if spec else None
         if ours:
+            params = ours.first.get("params")
             note = (
                 f"{mode} mode, {budget_with_schedule(ours.first)}, trained "
-                f"{duration(ours.mean('train_seconds'))}; {ours.spread()}"
+                f"{duration(ours.mean('train_seconds'))}"
+                + (
+                    f", {params / 1e6:.1f} M parameters"
+                    if params and ours.first["family"] in NEURAL_FAMILIES
+                    else ""
+                )
+                + f"; {ours.spread()}"
             )
         elif spec:
             note = f"not run yet (`{spec}`, {mode} mode)"
+        elif pub.corpus not in CORPORA_WE_HAVE:
+            note = NOT_RUN_HERE.get(pub.corpus, "not run here: corpus not available")
         else:
             note = "no comparable lmbench model"
         rows.append(
@@ -466,6 +486,10 @@ def smoothing_table(runs: Runs) -> str:
     )
     pivot.columns = [f"order {c}" for c in pivot.columns]
     return table(pivot.reset_index())
+
+
+def pruning_table(runs: Runs) -> str:
+    return table(pd.DataFrame(pruning_rows(runs)).drop(columns="series"))
 
 
 def _role(run: dict) -> str:

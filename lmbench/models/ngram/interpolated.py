@@ -127,6 +127,10 @@ class InterpolatedNgram(LanguageModel):
             sum(p.size for p in self.tables.log_prob) + sum(b.size for b in self.tables.log_backoff)
         )
 
+    def index_bytes(self) -> int:
+        """Bytes of the hash indexes scoring builds over the keys (beside `size_bytes`)."""
+        return int(sum(i.slot_keys.nbytes + i.slot_values.nbytes for i in self.tables.lookups if i))
+
     def size_bytes(self) -> int:
         keys = sum(
             o.keys.nbytes + o.prefix.nbytes + o.suffix.nbytes for o in self.tables.counts.orders

@@ -1,0 +1,150 @@
+"""The report's first page: what the measurements support, with their numbers, and what they
+do not measure. Every line is computed from the runs and the reference data; a claim about a
+neural model needs MIN_SEEDS seeds, and each says its budget (nothing beyond it is stated)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..records import NEURAL_FAMILIES
+from ..suites import REPRODUCTION, suites_feeding
+from .frontier import crossover_rows
+from .runs import MIN_SEEDS, Runs
+from .tables import (
+    CORPORA_WE_HAVE,
+    NOT_RUN_HERE,
+    PROTOCOL_NOTES,
+    PUBLISHED_TO_OURS,
+    _our_match,
+    gap_rows,
+)
+
+
+def _gap_claims(runs: Runs) -> list[str]:
+    """One line per corpus and machine: kn5's perplexity, then each model that may claim
+    something, better or worse than kn5 with its 95% interval, at its budget."""
+    rows = gap_rows(runs)
+    if rows.empty:
+        return []
+    lines = []
+    rows = rows[(rows["device"] == "cpu") & (rows["mode"] == "stream")]
+    for (corpus, folder), group in rows.groupby(["corpus", "folder"], sort=False):
+        kn5 = group[group["ppl_ratio"].isna() & (group["family"] == "ngram")]  # the yardstick
+        claims = group[
+            group["claims"]
+            & group["family"].isin([*NEURAL_FAMILIES, "mix"])
+            & group["ppl_ratio"].notna()
+        ].sort_values("ppl_ratio")
+        if kn5.empty or claims.empty:
+            continue
+        said = []
+        for row in claims.itertuples(index=False):
+            low, high = row.interval or (float("nan"), float("nan"))
+            if low <= 1 <= high:
+                verdict = "no different from kn5"
+            else:
+                verdict = (
+                    f"{abs(1 - row.ppl_ratio):.1%} {'better' if row.ppl_ratio < 1 else 'worse'}"
+                )
+            said.append(
+                f"{row.model} {row.test_ppl:.2f} ({verdict}: {row.ppl_ratio:.3f} "
+                f"[{low:.3f}, {high:.3f}]; {row.seeds}; {row.budget})"
+            )
+        lines.append(
+            f"- **{corpus}** ({folder}): kn5 {kn5['test_ppl'].iloc[0]:.2f}; "
+            + "; ".join(said)
+            + ". Each holds at its budget only."
+        )
+    return lines
+
+
+def _published_claims(runs: Runs, published: pd.DataFrame) -> list[str]:
+    """Our number beside the published one, where ours is a reproduction: the same protocol, and
+    a count model (or count mix) or a run of the published schedule (the reproduce suite); the
+    other pairings differ in budget or protocol and are in section 3 with how they differ."""
+    lines = []
+    for pub in published.itertuples(index=False):
+        spec, mode = PUBLISHED_TO_OURS.get((pub.corpus, pub.model), (None, None))
+        ours = _our_match(runs, pub.corpus, spec, mode) if spec else None
+        if not ours or pd.isna(pub.test_ppl) or pub.corpus in PROTOCOL_NOTES:
+            continue
+        # the preferred suite of the reproduction section runs the papers' own schedules
+        published_schedule = ours.first.get("suite") == suites_feeding(REPRODUCTION)[0]
+        if not (ours.deterministic or published_schedule):
+            continue
+        ratio = ours.mean("test_ppl") / pub.test_ppl
+        lines.append(
+            f"- {pub.corpus} {pub.model} ({pub.source}): published {pub.test_ppl:g}, ours "
+            f"{ours.mean('test_ppl'):.2f} ({ratio - 1:+.1%}; {ours.spread()}, {mode} mode"
+            + ("" if ours.claims else f"; a check, not a finding: < {MIN_SEEDS} seeds")
+            + ")."
+        )
+    return lines
+
+
+def _crossings(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) -> list[str]:
+    """Each neural family's first budget below full-data kn5 on the frontier, or its best."""
+    return [
+        f"- {row['corpus']} {row['family']}: crosses kn5 ({row['kn5 (all data)']}) "
+        f"{'at ' + row['crosses at'] if 'not' not in row['crosses at'] else row['crosses at']}"
+        f" ({row['epochs']} epochs): test {row['test ppl (seeds)']}, / kn5 {row['/ kn5 [95% CI]']}, "
+        f"{row['here']}."
+        for row in crossover_rows(runs, hardware, published)
+    ]
+
+
+def _not_measured(runs: Runs, published: pd.DataFrame) -> list[str]:
+    lines = []
+    if not any(r.get("device") == "cuda" for r in runs.ok()):
+        lines.append(
+            "- No GPU run: the GPU side of the history is the published runs only (section 4)."
+        )
+    for corpus in sorted(set(published["corpus"]) - set(CORPORA_WE_HAVE)):
+        reason = NOT_RUN_HERE.get(corpus, "not run here")
+        lines.append(f"- {corpus}: {reason} (its published rows are in section 3).")
+    done = {r["config_hash"] for r in runs.ok()}
+    skipped: dict[str, set] = {}
+    for r in runs.records:  # configs skipped, with no ok run anywhere in these results
+        if r["status"] == "skipped" and r["config_hash"] not in done:
+            reason = (r.get("error") or r["status"]).split(":")[0]
+            skipped.setdefault(reason, set()).add(r["model"])
+    for reason, models in sorted(skipped.items()):
+        lines.append(f"- {', '.join(sorted(models))}: {reason} (see 'Failed and skipped runs').")
+    few = {g.label for g in runs.groups() if g.first["family"] in NEURAL_FAMILIES and not g.claims}
+    if few:
+        lines.append(
+            f"- {len(few)} neural configs have fewer than {MIN_SEEDS} seeds (the wall-clock runs "
+            "of the first sessions, the published schedules, probes): shown in their sections, "
+            "no finding stated from them."
+        )
+    return lines
+
+
+def summary(runs: Runs, published: pd.DataFrame, hardware: pd.DataFrame) -> list[str]:
+    """The report's opening page, as Markdown lines."""
+    lines = ["## Summary: what these runs support", ""]
+    gap = _gap_claims(runs)
+    lines += (
+        [
+            "Perplexity against kn5 on the same machine and data (test, mean over seeds; ratio to "
+            "kn5 with its 95% interval over seeds and sentences):",
+            "",
+            *gap,
+            "",
+        ]
+        if gap
+        else [f"_No gap runs yet ({', '.join(suites_feeding('gap'))})._", ""]
+    )
+    crossing = _crossings(runs, hardware, published)
+    if crossing:
+        lines += [
+            "Where a neural family first passes full-data kn5 (section 2):",
+            "",
+            *crossing,
+            "",
+        ]
+    beside = _published_claims(runs, published)
+    if beside:
+        lines += ["Ours beside the published numbers (section 3):", "", *beside, ""]
+    lines += ["Not measured here:", "", *_not_measured(runs, published), ""]
+    return lines
