@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lmbench.errors import UsageError
@@ -19,6 +19,7 @@ from .conftest import segments
     ),
     mode=st.sampled_from(["stream", "sentence"]),
 )
+@example(lines=[[]], context=[0], spec="add0.5-3", mode="stream")  # no trigram: an empty table
 def test_next_token_distribution_sums_to_one(lines, context, spec, mode):
     vocab_size = 7
     spec, _, prune = spec.partition(" prune=")

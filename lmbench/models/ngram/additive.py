@@ -58,12 +58,12 @@ class AdditiveNgram(LanguageModel):
         for n in range(1, self.config.order + 1):
             at = np.flatnonzero(use == n)
             ngram = found[n - 1][positions[at]]
-            joint[at] = np.where(ngram >= 0, self.joint[n - 1][np.maximum(ngram, 0)], 0)
+            joint[at] = _gather(self.joint[n - 1], ngram)
             if n == 1:
                 history[at] = self.history[0][0]
             else:
                 h = found[n - 2][positions[at] - 1]
-                history[at] = np.where(h >= 0, self.history[n - 1][np.maximum(h, 0)], 0)
+                history[at] = _gather(self.history[n - 1], h)
         k, v = self.config.k, self.vocab_size
         return np.log(joint + k) - np.log(history + k * v)
 
@@ -78,3 +78,10 @@ class AdditiveNgram(LanguageModel):
         lookups = sum(lookup.nbytes for lookup in self.lookups[1:])
         counts = sum(j.nbytes for j in self.joint) + sum(h.nbytes for h in self.history)
         return int(tables + lookups + counts)
+
+
+def _gather(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """values[ids], 0 where an id is -1 (an n-gram not in the table; the table may be empty)."""
+    if values.size == 0:
+        return np.zeros(ids.size)
+    return np.where(ids >= 0, values[np.maximum(ids, 0)], 0)
