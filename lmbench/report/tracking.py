@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -31,6 +32,7 @@ def _figure(frame: pd.DataFrame, metric: str, steps, path: Path) -> None:
         facet_kws={"sharey": False, "sharex": True},
     )
     grid.set_titles("{col_name}", size=7)
+    sns.move_legend(grid, "upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, frameon=False)
     grid.set_axis_labels("commit (order)", metric)
     for series, ax in grid.axes_dict.items():
         for step in steps:
@@ -81,7 +83,8 @@ def section(root: Path, figure_dir: Path, figure) -> list[str]:
                 "change": f"{s.change:+.1%}",
                 "verdict": s.verdict,
                 "kind": f"{s.kind} over {s.commits} commit{'s' * (s.commits > 1)}",
-                "limit": f"{s.limit:.1%}",
+                # the limit in the step's direction (it is symmetric in log terms)
+                "limit": f"{math.expm1(math.copysign(math.log1p(s.limit), s.change)):+.1%}",
             }
             for s in steps
         ]
