@@ -118,8 +118,9 @@ def _frontier(runs: Runs, hw, pub, figure_dir: Path, figure) -> list[str]:
         "envelope; the dashed line is kn5 on all the data; a star marks a family's first "
         "budget below it. Seconds are training seconds on one machine per corpus "
         f"({machines}; fingerprints), a decay branch's including its trunk's share. FLOPs "
-        "are the neural runs' training FLOPs (count models have none). Extra seeds run only "
-        "at the budgets around each crossover: elsewhere a point is one seed.",
+        "are the neural runs' training FLOPs (count models have none). Seeds 1 and 2 run at "
+        "the budgets around each crossover once every seed-0 point of the suite is in; until "
+        "then, and elsewhere, a point is one seed, and a crossover is no claim.",
         "",
         "Each neural family's first budget below full-data kn5, and what it took:",
         "",
@@ -177,8 +178,8 @@ def render(
         "seeds: the interval is mostly test-sentence sampling; read it beside the seeds' "
         "standard deviation and range. Each verdict holds at its row's budget (tokens and the "
         "epochs they make), not beyond it. kn5 counts in well under a second, and one run's "
-        "time varies between sessions (0.24 s and 0.63 s for the same PTB run on the same "
-        "machine kind): a ratio of training times to it is an order of magnitude, not a "
+        f"time varies between sessions ({tables.kn5_seconds_range(runs)} for full-data PTB kn5 "
+        "in these records): a ratio of training times to it is an order of magnitude, not a "
         "measurement to three digits.",
         "",
         tables.gap_table(runs),
@@ -261,10 +262,13 @@ def render(
         lines += [
             "",
             "What a deployment trades: Kneser-Ney's size against its perplexity, each order "
-            "unpruned and kn5 pruned as `lmplz --prune` (n-grams of count <= the threshold of "
-            "their order dropped, the last threshold repeating for higher orders). Size as "
-            "stored: the n-gram keys, trie links, log-probabilities and backoffs; as scored adds "
-            "the hash indexes scoring builds over the keys.",
+            "unpruned and kn5 pruned by lmplz's `--prune` count rule (lmbench's implementation: "
+            "n-grams of count <= the threshold of their order dropped, the last threshold "
+            "repeating for higher orders). Size as stored: lmbench's uncompressed arrays (n-gram "
+            "keys, trie links, log-probabilities and backoffs, about 35 bytes per n-gram; KenLM's "
+            "quantised tries are smaller); as scored adds the hash indexes scoring builds over "
+            "the keys. A size ratio to a neural model (fp32 parameters) depends on both "
+            "representations.",
             "",
             figure("pruning.png", "Kneser-Ney size against test perplexity"),
             "",

@@ -251,6 +251,12 @@ def how_to_fill(section: str, device: str | None = None) -> str:
 
 def budget_label(record: dict) -> str:
     if record.get("family") == "mix":
+        config = record.get("model_config") or {}
+        if "cache_size" in config:
+            return (
+                f"unigram cache of the previous {config['cache_size']} test tokens, never reset; "
+                "size and weight tuned on valid"
+            )
         return "mix of two runs (weight tuned on valid)"
     limit = (record.get("budget") or {}).get("limit") or {}
     parts = []
@@ -365,4 +371,8 @@ def pruning_rows(runs: Runs) -> list[dict]:
                 "test ppl": r["test_ppl"],
             }
         )
-    return sorted(rows, key=lambda row: (row["series"], -(row["size MB"] or 0)))
+    unique: dict[str, dict] = {}
+    for row in rows:  # one row per model: a newer folder's record (with as-scored bytes) wins
+        if row["model"] not in unique or row["as scored MB"] is not None:
+            unique[row["model"]] = row
+    return sorted(unique.values(), key=lambda row: (row["series"], -(row["size MB"] or 0)))

@@ -89,5 +89,13 @@ def section(root: Path, figure_dir: Path, figure) -> list[str]:
             for s in steps
         ]
     )
+    series = frame.groupby(["fingerprint", "metric", "series"]).ngroups
     lines += [table(rows) if steps else "No step in any tracked metric.", ""]
+    if steps:
+        lines += [
+            f"A flag is a prompt to measure the commits around it again (`nox -s track`), not "
+            f"a verdict: over {series} series a change just past three noise sds is expected "
+            "about once by chance, and a step the later commits do not keep is noise.",
+            "",
+        ]
     return lines

@@ -73,11 +73,14 @@ class AdditiveNgram(LanguageModel):
     def num_params(self) -> int:
         return int(sum(j.size for j in self.joint) + sum(h.size for h in self.history))
 
+    def index_bytes(self) -> int:
+        """Bytes of the hash indexes scoring uses (beside `size_bytes`, as for Kneser-Ney)."""
+        return int(sum(lookup.nbytes for lookup in self.lookups[1:]))
+
     def size_bytes(self) -> int:
         tables = sum(o.keys.nbytes + o.prefix.nbytes + o.suffix.nbytes for o in self.counts.orders)
-        lookups = sum(lookup.nbytes for lookup in self.lookups[1:])
         counts = sum(j.nbytes for j in self.joint) + sum(h.nbytes for h in self.history)
-        return int(tables + lookups + counts)
+        return int(tables + counts)
 
 
 def _gather(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
