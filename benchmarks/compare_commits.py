@@ -36,19 +36,10 @@ def git(*args: str, cwd: Path = HEAD) -> str:
     ).stdout.strip()
 
 
-def run_side(tree: Path, out: Path, select: str | None) -> dict[str, float]:
-    """Per-benchmark median seconds of one pytest-benchmark run importing `tree`'s lmbench."""
-    env = dict(os.environ, PYTHONPATH=str(tree))
-    where = subprocess.run(
-        [sys.executable, "-c", "import lmbench; print(lmbench.__file__)"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=tree,
-    ).stdout.strip()
-    if not where.startswith(str(tree)):
-        raise SystemExit(f"lmbench imported from {where}, not from {tree}: check PYTHONPATH")
+def microbenchmarks(tree: Path, out: Path, select: str | None = None, env=None) -> None:
+    """This tree's micro-benchmarks against `tree`'s lmbench (on PYTHONPATH), as pytest-benchmark
+    JSON in `out` (absent when none ran)."""
+    env = env or dict(os.environ, PYTHONPATH=str(tree))
     command = [
         sys.executable,
         "-m",
@@ -62,6 +53,22 @@ def run_side(tree: Path, out: Path, select: str | None) -> dict[str, float]:
     if select:
         command += ["-k", select]
     subprocess.run(command, env=env, cwd=tree, check=False, stdout=subprocess.DEVNULL)
+
+
+def run_side(tree: Path, out: Path, select: str | None) -> dict[str, float]:
+    """Per-benchmark median seconds of one pytest-benchmark run importing `tree`'s lmbench."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    where = subprocess.run(
+        [sys.executable, "-c", "import lmbench; print(lmbench.__file__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tree,
+    ).stdout.strip()
+    if not where.startswith(str(tree)):
+        raise SystemExit(f"lmbench imported from {where}, not from {tree}: check PYTHONPATH")
+    microbenchmarks(tree, out, select, env)
     if not out.exists():
         return {}
     data = json.loads(out.read_text())

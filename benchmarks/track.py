@@ -23,9 +23,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lmbench.hostlock import timed_run_lock
-from lmbench.measure import machine_fingerprint
-from lmbench.tracking import COMMIT_FILE, MICROBENCH_FILE
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling, when imported by path
+from compare_commits import microbenchmarks  # noqa: E402
+
+from lmbench.hostlock import timed_run_lock  # noqa: E402
+from lmbench.measure import machine_fingerprint  # noqa: E402
+from lmbench.tracking import COMMIT_FILE, MICROBENCH_FILE  # noqa: E402
 
 HEAD = Path(__file__).resolve().parent.parent
 
@@ -76,22 +79,7 @@ def measure(commit: str, folder: Path, tmp: Path) -> None:
         cli = "import sys; from lmbench.cli import main; sys.exit(main())"
         quick = [sys.executable, "-c", cli, "run", "--suite", "quick", "--out", str(folder)]
         subprocess.run(quick, cwd=tree, env=env, check=False)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                str(HEAD / "benchmarks"),
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                f"--benchmark-json={folder / MICROBENCH_FILE}",
-            ],
-            cwd=tree,
-            env=env,
-            check=False,
-            stdout=subprocess.DEVNULL,
-        )
+        microbenchmarks(tree, folder / MICROBENCH_FILE, env=env)
     finally:
         git("worktree", "remove", "--force", str(tree))
     meta = git("show", "-s", "--format=%cI%x00%s", commit).split("\x00")
