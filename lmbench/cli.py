@@ -458,14 +458,12 @@ def cmd_compare(args) -> int:
         args.base, args.new = (str(p) for p in pair)
     elif not (args.base and args.new):
         raise UsageError("compare: give BASE and NEW (folders or runs.jsonl files), or --previous")
-    markdown, regressions = compare_paths(Path(args.base), Path(args.new), args.allow_missing)
-    print(markdown)
+    comparison = compare_paths(Path(args.base), Path(args.new), args.allow_missing)
+    print(comparison.markdown)
     if args.out:
-        for path in write_compare(
-            Path(args.out), Path(args.base), Path(args.new), markdown, regressions
-        ):
+        for path in write_compare(Path(args.out), Path(args.base), Path(args.new), comparison):
             print(f"written: {path}")
-    return 1 if regressions else 0
+    return 1 if comparison.failing else 0
 
 
 def cmd_machine(args) -> int:

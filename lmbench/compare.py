@@ -186,6 +186,7 @@ def compare_records(base: list[dict], new: list[dict]) -> list[Verdict]:
                 grouped[name][(machine_id(r), r["config_hash"])].append(r)
     base_any = latest_by_config(base)
     verdicts = []
+    calibrations: dict = {}
     for config, record in latest_by_config(new).items():
         if config not in base_any:
             continue
@@ -196,18 +197,28 @@ def compare_records(base: list[dict], new: list[dict]) -> list[Verdict]:
             continue
         mine = grouped["new"].get((here, config), [])
         mine = [r for r in mine if r is not record] + [record]  # the latest decides status
-        calibration = tuple(
-            side_calibration([r for r in side if machine_id(r) == here]) for side in (base, new)
-        )
-        verdicts.append(judge(same, mine, True, calibration))
+        if here not in calibrations:  # each side's medians on this machine, once
+            calibrations[here] = tuple(
+                side_calibration([r for r in side if machine_id(r) == here]) for side in (base, new)
+            )
+        verdicts.append(judge(same, mine, True, calibrations[here]))
     return verdicts
 
 
-def compare_paths(base: Path, new: Path, allow_missing: bool = False) -> tuple[str, list[Verdict]]:
-    """The Markdown table, and the verdicts that fail: regressions, and base configs missing
-    from NEW unless `allow_missing` (when a baseline is being regenerated)."""
+@dataclass(frozen=True)
+class Comparison:
+    markdown: str
+    verdicts: list[Verdict]
+    failing: list[Verdict]  # regressions, and base configs missing from NEW unless allowed
+    name: str  # `<suite>-<machine>-<commit>--vs--<suite>-<machine>-<commit>`
+
+
+def compare_paths(base: Path, new: Path, allow_missing: bool = False) -> Comparison:
+    """The Markdown table and the verdicts; those that fail are regressions, and base configs
+    missing from NEW unless `allow_missing` (when a baseline is being regenerated)."""
     base_records, new_records = read_side(base, "BASE"), read_side(new, "NEW")
     verdicts = compare_records(base_records, new_records)
+    report_name = f"{_side_name(base_records)}--vs--{_side_name(new_records)}"
     interrupted = {  # ignored: neither a regression nor missing
         h for h, r in latest_by_config(new_records).items() if r["status"] in NOT_COMPARED
     }
@@ -270,7 +281,7 @@ def compare_paths(base: Path, new: Path, allow_missing: bool = False) -> tuple[s
             )
             lines.append(f"MISSING from new: `{config}` {failing[-1].label}")
     lines.append(f"{len(failing)} regressions." if failing else "No regressions.")
-    return "\n".join(lines) + "\n", failing
+    return Comparison("\n".join(lines) + "\n", verdicts, failing, report_name)
 
 
 def _side_name(records: list[dict]) -> str:
@@ -281,21 +292,19 @@ def _side_name(records: list[dict]) -> str:
 
 
 def write_compare(
-    out_dir: Path, base: Path, new: Path, markdown: str, failing: list[Verdict]
+    out_dir: Path, base: Path, new: Path, comparison: Comparison
 ) -> tuple[Path, Path]:
-    """The compare report as Markdown and JSON in `out_dir`, named by its two sides
-    (`<suite>-<machine>-<commit>--vs--<suite>-<machine>-<commit>`): what CI and nox keep."""
-    base_records, new_records = read_side(base, "BASE"), read_side(new, "NEW")
-    name = f"{_side_name(base_records)}--vs--{_side_name(new_records)}"
+    """The compare report as Markdown and JSON in `out_dir`, named by its two sides: what CI
+    and nox keep."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    md, js = out_dir / f"{name}.md", out_dir / f"{name}.json"
-    md.write_text(markdown)
-    verdicts = compare_records(base_records, new_records)
+    md, js = out_dir / f"{comparison.name}.md", out_dir / f"{comparison.name}.json"
+    md.write_text(comparison.markdown)
+    failing = comparison.failing
     payload = {
         "base": str(base),
         "new": str(new),
-        "verdicts": [asdict(v) for v in verdicts],
+        "verdicts": [asdict(v) for v in comparison.verdicts],
         "failing": [asdict(v) for v in failing],
         "regressions": len(failing),
         "throughput_only": bool(failing) and all(v.throughput_only for v in failing),
