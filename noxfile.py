@@ -112,11 +112,17 @@ def bench_quick(session: nox.Session) -> None:
     session.run("lmbench", "compare", BASELINE, out, "--out", first, success_codes=[0, 1])
     with open(glob.glob(os.path.join(first, "*.json"))[0]) as f:
         result = json.load(f)
-    if result["throughput_only"]:
-        suspects = ",".join(v["config_hash"] for v in result["failing"])
-        session.log(f"throughput alone failed ({suspects}): {CONFIRM_RUNS} more timings each")
-        for _ in range(CONFIRM_RUNS):
-            session.run(*quick, "--only", suspects, "--out", out, *extra)
+    if not result["throughput_only"]:  # the verdict stands: keep it, fail on a regression
+        os.makedirs(COMPARE_REPORTS, exist_ok=True)
+        for report in glob.glob(os.path.join(first, "*")):
+            shutil.copy(report, COMPARE_REPORTS)
+        if result["regressions"]:
+            session.error(f"{result['regressions']} regressions: {COMPARE_REPORTS}")
+        return
+    suspects = ",".join(v["config_hash"] for v in result["failing"])
+    session.log(f"throughput alone failed ({suspects}): {CONFIRM_RUNS} more timings each")
+    for _ in range(CONFIRM_RUNS):
+        session.run(*quick, "--only", suspects, "--out", out, *extra)
     session.run("lmbench", "compare", BASELINE, out, "--out", COMPARE_REPORTS)
 
 
