@@ -4,8 +4,12 @@
 
 Saved benchmark runs from other machines (or other hours of a shared one) are not comparable,
 so both sides run here, interleaved (base, head, head, base, ...), each with this tree's
-benchmark code and its own `lmbench` package (a git worktree of the base on PYTHONPATH). A
-benchmark's figure is the median over rounds of its per-round median; the job fails when a
+benchmark code and its own `lmbench` package on PYTHONPATH: a git worktree of the base and a copy
+of this tree's package, in sibling folders whose paths have the same length. Each run also gets
+an environment variable of random length. Identical code on both sides once read 1.34x on a 10 ms
+benchmark over 8 rounds in CI, with head imported from the checkout and base from a temporary
+folder; process layout (the environment's size, path lengths) shifts allocation and stack
+alignment, so it is made equal where it can be and random where it cannot. A benchmark's figure is the median over rounds of its per-round median; the job fails when a
 head figure is slower than the base's by more than the threshold, and stays so after
 `--confirm-rounds` more alternating rounds of those benchmarks alone (identical code on both
 sides once read 1.21x on a 1.2 ms benchmark over 4 rounds; the extra rounds are what a failure
@@ -18,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -57,7 +63,8 @@ def microbenchmarks(tree: Path, out: Path, select: str | None = None, env=None) 
 
 def run_side(tree: Path, out: Path, select: str | None) -> dict[str, float]:
     """Per-benchmark median seconds of one pytest-benchmark run importing `tree`'s lmbench."""
-    env = dict(os.environ, PYTHONPATH=str(tree))
+    pad = "x" * random.randrange(4096)  # see the module docstring: layout made random
+    env = dict(os.environ, PYTHONPATH=str(tree), LMBENCH_LAYOUT_PAD=pad)
     where = subprocess.run(
         [sys.executable, "-c", "import lmbench; print(lmbench.__file__)"],
         env=env,
@@ -75,10 +82,16 @@ def run_side(tree: Path, out: Path, select: str | None) -> dict[str, float]:
     return {b["fullname"].split("::", 1)[-1]: b["stats"]["median"] for b in data["benchmarks"]}
 
 
-def alternate(tree: Path, tmp: Path, base: dict, head: dict, rounds: int, select, tag: str) -> None:
+def copy_package(dest: Path) -> None:
+    """This tree's `lmbench` package (uncommitted changes included) into `dest`."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(HEAD / "lmbench", dest / "lmbench", ignore=ignore)
+
+
+def alternate(tmp: Path, base: dict, head: dict, rounds: int, select, tag: str) -> None:
     """`rounds` rounds of base and head, each side first in half of them; medians appended."""
     for round_ in range(rounds):
-        sides = [("base", tree, base), ("head", HEAD, head)]
+        sides = [("base", tmp / "base", base), ("head", tmp / "head", head)]
         for label, root, store in sides if round_ % 2 == 0 else sides[::-1]:
             medians = run_side(root, tmp / f"{label}{tag}{round_}.json", select)
             for name, seconds in medians.items():
@@ -128,18 +141,17 @@ def main(argv: list[str] | None = None) -> int:
     head: dict[str, list[float]] = {}
     # Timed work: no suite or other comparison may run beside it on this machine.
     with timed_run_lock(HEAD), tempfile.TemporaryDirectory(prefix="lmbench-base-") as tmp:
-        tree = Path(tmp) / "tree"
+        tree = Path(tmp) / "base"
         git("worktree", "add", "--detach", str(tree), base_sha)
+        copy_package(Path(tmp) / "head")
         try:
-            alternate(tree, Path(tmp), base, head, args.rounds, args.select, "")
+            alternate(Path(tmp), base, head, args.rounds, args.select, "")
             _, slower = compare(base, head, args.threshold)
             if slower and args.confirm_rounds:
                 print(
                     f"\n{len(slower)} slower beyond the threshold: {args.confirm_rounds} more rounds"
                 )
-                alternate(
-                    tree, Path(tmp), base, head, args.confirm_rounds, " or ".join(slower), "c"
-                )
+                alternate(Path(tmp), base, head, args.confirm_rounds, " or ".join(slower), "c")
         finally:
             git("worktree", "remove", "--force", str(tree))
     table, slower = compare(base, head, args.threshold)
