@@ -1,4 +1,5 @@
-"""`lmbench corpora | models | run | sample | report | compare | doctor | machine | export-arpa`.
+"""`lmbench corpora | models | run | sample | latency | report | compare | doctor | machine |
+export-arpa`.
 
 Usage errors (unknown corpus or model, malformed --set, missing data, unavailable device) exit
 with status 2 and one line on stderr; a suite with failed runs exits 1 after recording them all;
@@ -152,6 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=1.0, help="0: greedy")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--count", type=int, default=1, help="samples to draw (seeds seed, seed+1...)")
+    _add_data_dir(p)
+
+    p = sub.add_parser(
+        "latency",
+        help="a decoder's per-query latency of recorded runs (their checkpoints, or refits)",
+    )
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="results folders holding runs.jsonl")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="folder for queries.jsonl (e.g. results/latency/<host>-<date>); runs already "
+        "measured there on this machine are skipped",
+    )
+    p.add_argument("--queries", type=int, default=10_000, help="queries per pass (10000)")
     _add_data_dir(p)
 
     p = sub.add_parser(
@@ -431,6 +446,21 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_latency(args) -> int:
+    from .latency import remeasure
+
+    missing = [d for d in args.dirs if not Path(d).is_dir()]
+    if missing:
+        return _fail(f"no such results folder: {missing[0]}")
+    if args.queries <= 0:
+        return _fail("--queries must be > 0")
+    measured, skipped = remeasure(
+        [Path(d) for d in args.dirs], Path(args.out), args.data_dir, args.queries
+    )
+    print(f"{measured} runs measured, {skipped} skipped, into {args.out}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from .report import write_report
 
@@ -494,6 +524,7 @@ COMMANDS = {
     "models": cmd_models,
     "run": cmd_run,
     "report": cmd_report,
+    "latency": cmd_latency,
     "compare": cmd_compare,
     "sample": cmd_sample,
     "export-arpa": cmd_export_arpa,

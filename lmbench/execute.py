@@ -18,6 +18,7 @@ from .corpora import load_corpus
 from .errors import DiskFull, SkipRun, is_disk_full_error
 from .evaluate import evaluate
 from .hostlock import load_average
+from .latency import query_latency
 from .models.neural.schedule import branch_point
 from .plan import PlannedRun
 from .records import (
@@ -249,6 +250,10 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
         max_seconds=LATENCY_MAX_SECONDS,
     )
     record.latency_ms_per_token = 1e3 * seconds / window.n_predicted
+    # a decoder's one-word queries, checked against the bulk scores of the same tokens
+    query = query_latency(model, test, bulk=test_eval.log_probs)
+    record.query_us = query.us_per_query
+    record.extra["query"] = query.as_record()
 
     record.peak_gpu_bytes = measure.peak_gpu_bytes(run.device)
     start = np.array([test.ids[0]], dtype=np.int32)  # <eos> (stream) or <s> (sentence)

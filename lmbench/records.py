@@ -37,6 +37,7 @@ from .errors import DiskFull, is_disk_full_error
 
 SCHEMA = 2
 RECORDS_FILE = "runs.jsonl"
+QUERIES_FILE = "queries.jsonl"  # `lmbench latency`'s re-measurements: not run records
 STATUSES = ("ok", "skipped", "failed", "interrupted")
 COUNT_FAMILIES = frozenset({"baseline", "ngram"})  # deterministic: compared exactly
 NEURAL_FAMILIES = ("mlp", "rnn", "lstm", "gru", "transformer")
@@ -75,7 +76,8 @@ class RunRecord:
     eval_tokens: int | None = None  # test tokens predicted
     train_tokens_per_s: float | None = None
     eval_tokens_per_s: float | None = None
-    latency_ms_per_token: float | None = None
+    latency_ms_per_token: float | None = None  # rescoring a 32-token window, per token
+    query_us: float | None = None  # a decoder's query: one word, state carried (extra.query)
     valid_ppl: float | None = None
     test_ppl: float | None = None
     test_bits_per_token: float | None = None
@@ -413,7 +415,7 @@ def jsonl_files(path: Path) -> list[Path]:
     path = Path(path)
     if path.is_file():
         return [path]
-    return sorted(path.rglob("*.jsonl"))
+    return sorted(p for p in path.rglob("*.jsonl") if p.name != QUERIES_FILE)
 
 
 def load_records(*paths: Path) -> list[dict]:
