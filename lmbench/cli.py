@@ -182,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
         "copies shipped with lmbench)",
     )
     p.add_argument(
+        "--latency",
+        metavar="DIR",
+        help="per-query latencies measured by lmbench latency under DIR (results/latency) for "
+        "runs recorded without one",
+    )
+    p.add_argument(
         "--tracking",
         metavar="DIR",
         help="also draw the per-commit history under DIR (results/tracking, written by "
@@ -464,13 +470,15 @@ def cmd_latency(args) -> int:
 def cmd_report(args) -> int:
     from .report import write_report
 
-    missing = [d for d in [*args.dirs, args.tracking or "."] if not Path(d).exists()]
+    extra = [args.tracking or ".", args.latency or "."]
+    missing = [d for d in [*args.dirs, *extra] if not Path(d).exists()]
     if missing:
         return _fail(
             f"no such results folder: {missing[0]} (run a suite first: lmbench run --suite history)"
         )
     tracking = Path(args.tracking) if args.tracking else None
-    path = write_report([Path(d) for d in args.dirs], args.out, args.reference, tracking)
+    latency = Path(args.latency) if args.latency else None
+    path = write_report([Path(d) for d in args.dirs], args.out, args.reference, tracking, latency)
     print(path)
     return 0
 

@@ -56,7 +56,8 @@ def _record(folder, model, family, ppl, rng, suite="history", tag="", **fields):
         train_tokens=1000,
         train_tokens_per_s=1000.0,
         eval_tokens=tokens,
-        latency_ms_per_token=fields.pop("latency", 0.01),
+        latency_ms_per_token=(latency := fields.pop("latency", 0.01)),
+        query_us=fields.pop("query_us", 1e3 * latency),
         valid_ppl=float(np.exp(-logs["valid"].mean())),
         test_ppl=float(np.exp(-logs["test"].mean())),
         size_bytes=fields.pop("size_bytes", 1_000_000),
@@ -280,8 +281,8 @@ def test_a_folder_of_two_machines_gives_two_gap_tables_each_divided_by_its_own_k
     lstm = rows[rows["model"] == "lstm"].set_index("machine_id")
     assert lstm.loc[slow["id"], "time_ratio"] == pytest.approx(540 / 0.2)
     assert lstm.loc[fast["id"], "time_ratio"] == pytest.approx(60 / 0.05)
-    assert lstm.loc[slow["id"], "latency_ratio"] == pytest.approx(0.5 / 0.005)
-    assert lstm.loc[fast["id"], "latency_ratio"] == pytest.approx(0.02 / 0.002)
+    assert lstm.loc[slow["id"], "query_ratio"] == pytest.approx(0.5 / 0.005)
+    assert lstm.loc[fast["id"], "query_ratio"] == pytest.approx(0.02 / 0.002)
     text = tables.gap_table(runs)
     assert text.count("### ptb, stream mode, cpu") == 2
     assert "Measured on Slow CPU (avx2), 2 cores" in text and "Fast CPU (avx2), 64 cores" in text
@@ -523,3 +524,32 @@ def test_pruned_kn5_is_drawn_by_size_and_kept_out_of_the_smoothing_ladder(tmp_pa
     assert rows[0]["as scored MB"] == pytest.approx(rows[0]["size MB"] * 1.5)
     assert figures.pruning(runs, tmp_path / "pruning.png")
     assert "| kn5 pruned 0 1 2 | 60 |" in tables.pruning_table(runs)
+
+
+def test_runs_recorded_without_query_latency_take_a_later_measurement_of_the_same_machine(
+    tmp_path,
+):
+    rng = np.random.default_rng(5)
+    kn5 = _record(tmp_path, "kn5", "ngram", 140.0, rng, query_us=None, tag="a")
+    lstm = _record(tmp_path, "lstm", "lstm", 115.0, rng, query_us=None, tag="b")
+    other = dict(this_machine(), id="another")
+    measured = [
+        {
+            "run_id": kn5["run_id"],
+            "machine": this_machine(),
+            "query": {"us_per_query": 2.0},
+            "measured_at": "2026-11-30T10:00:00+00:00",
+        },
+        {
+            "run_id": lstm["run_id"],
+            "machine": other,
+            "query": {"us_per_query": 900.0},
+            "measured_at": "2026-11-30T10:00:00+00:00",
+        },
+    ]
+    runs = Runs.load(tmp_path)
+    runs.attach_queries(measured)
+    by_model = {r["model"]: r for r in runs.records}
+    assert by_model["kn5"]["query_us"] == 2.0 and by_model["kn5"]["query_remeasured"]
+    assert by_model["lstm"]["query_us"] is None  # another machine's figure is not this run's
+    assert "µs/query (decoder)" in tables.gap_table(runs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..latency import read_measurements
 from ..measure import describe_machine
 from ..records import machine_id
 from ..reference import hardware, published, reference_dir
@@ -360,13 +361,20 @@ def render(
 
 
 def write_report(
-    paths: list[Path], out: Path | None = None, reference=None, tracking: Path | None = None
+    paths: list[Path],
+    out: Path | None = None,
+    reference=None,
+    tracking: Path | None = None,
+    latency: Path | None = None,
 ) -> Path:
     """Render the report of every run under `paths` into `out` (default: first folder's
     report.md), figures beside it under figures/; with `tracking`, the per-commit history
-    under that folder (`results/tracking`) as section 11."""
+    under that folder (`results/tracking`) as section 11; with `latency`, the per-query
+    latencies `lmbench latency` measured there for runs recorded without one."""
     out = Path(out) if out else Path(paths[0]) / "report.md"
     runs = Runs.load(*paths)
+    if latency is not None:
+        runs.attach_queries(read_measurements(latency))
     if not runs.records:
         out.write_text("# lmbench report\n\nNo runs found.\n")
         return out

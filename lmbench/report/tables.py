@@ -107,8 +107,8 @@ def gap_rows(runs: Runs) -> pd.DataFrame:
                 "peak_rss_mb": (group.mean("peak_rss_bytes") or 0) / MiB or None,
                 "size_mb": (group.mean("size_bytes") or 0) / MiB or None,
                 "size_ratio": ratio("size_bytes"),
-                "latency_ms": group.mean("latency_ms_per_token"),
-                "latency_ratio": ratio("latency_ms_per_token"),
+                "query_us": group.mean("query_us"),
+                "query_ratio": ratio("query_us"),
                 "time_to_kn5": _time_to_target(group),
                 "time_to_kn5_ratio": _ratio(
                     _mean_time_to_target(group), ref and ref.get("train_seconds")
@@ -172,8 +172,8 @@ def gap_table(runs: Runs) -> str:
                 "peak RSS MB": group["peak_rss_mb"],
                 "size MB": group["size_mb"],
                 "size / kn5": group["size_ratio"].map(times),
-                "ms/token (batch 1)": group["latency_ms"],
-                "latency / kn5": group["latency_ratio"].map(times),
+                "µs/query (decoder)": group["query_us"],
+                "query / kn5": group["query_ratio"].map(times),
                 "budget": group["budget"],
             }
         )
@@ -211,7 +211,7 @@ def _verdicts(group: pd.DataFrame) -> list[str]:
             for ratio, what in (
                 (row.time_ratio, "training time"),
                 (row.size_ratio, "size"),
-                (row.latency_ratio, "batch-1 query time"),
+                (row.query_ratio, "time per decoder query"),
             )
             if ratio is not None and not pd.isna(ratio)
         ]
