@@ -43,7 +43,7 @@ class QueryLatency:
         }
 
 
-def _segments(data: Segments, queries: int) -> list[list[int]]:
+def first_segments(data: Segments, queries: int) -> list[list[int]]:
     """The first segments of `data`, as Python ints, holding >= `queries` predicted tokens
     (the last one cut so the total is exactly `queries`, or all of `data` if it holds fewer)."""
     rows, total = [], 0
@@ -56,7 +56,9 @@ def _segments(data: Segments, queries: int) -> list[list[int]]:
     return rows
 
 
-def _run(model, rows: list[list[int]], deadline: float) -> list[float]:
+def query_pass(model, rows: list[list[int]], deadline: float = float("inf")) -> list[float]:
+    """Every predicted token of `rows` queried in order, a fresh state per row; stops after the
+    row during which `deadline` (a `time.perf_counter` value) passed."""
     out = []
     query = model.query
     with model.querying():
@@ -81,16 +83,16 @@ def query_latency(
     """Microseconds per query over the first `queries` predicted tokens of `data`, the median
     of `repeats` passes (the first pass also warms caches and builds lazy lookups, so one more
     runs first when there is time). `bulk`: `model.log_prob(data)`, to check the answers."""
-    rows = _segments(data, queries)
+    rows = first_segments(data, queries)
     start = time.perf_counter()
-    first = _run(model, rows, start + max_seconds)  # warm-up, and the answers to check
+    first = query_pass(model, rows, start + max_seconds)  # warm-up, and the answers to check
     if len(first) < sum(len(r) - 1 for r in rows):  # too slow for the whole set: time what ran
         seconds = time.perf_counter() - start
         return QueryLatency(1e6 * seconds / len(first), len(first), 1, _diff(first, bulk))
     timings = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        done = _run(model, rows, t0 + max_seconds)
+        done = query_pass(model, rows, t0 + max_seconds)
         timings.append((time.perf_counter() - t0) / len(done))
         if time.perf_counter() - start > max_seconds:
             break
