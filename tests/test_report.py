@@ -27,7 +27,8 @@ N_SENTENCES, LENGTH = 400, 20
 
 def _record(folder, model, family, ppl, rng, suite="history", tag="", **fields):
     """A finished run with per-token log-probs (valid, test) and per-sentence NLLs on disk."""
-    run_id = f"ptb.{model}.stream.{suite}{tag}"
+    corpus = fields.pop("corpus", "ptb")
+    run_id = f"{corpus}.{model}.stream.{suite}{tag}"
     tokens = N_SENTENCES * LENGTH
     logs = {}
     for split in ("valid", "test"):
@@ -42,9 +43,9 @@ def _record(folder, model, family, ppl, rng, suite="history", tag="", **fields):
         run_id=run_id,
         config_hash=fields.pop("config_hash", run_id),
         suite=suite,
-        corpus="ptb",
+        corpus=corpus,
         corpus_sha256="x",
-        vocab_size=10,
+        vocab_size=fields.pop("vocab_size", 10),
         mode="stream",
         model=model,
         family=family,
@@ -553,3 +554,37 @@ def test_runs_recorded_without_query_latency_take_a_later_measurement_of_the_sam
     assert by_model["kn5"]["query_us"] == 2.0 and by_model["kn5"]["query_remeasured"]
     assert by_model["lstm"]["query_us"] is None  # another machine's figure is not this run's
     assert "µs/query (decoder)" in tables.gap_table(runs)
+
+
+def test_brown_protocol_table_measures_each_difference_and_names_the_rest(tmp_path):
+    from lmbench.report import brown
+
+    rng = np.random.default_rng(7)
+    pub = published(reference_dir(None))
+    kn5 = {"corpus": "brown", "suite": "reproduce", "vocab_size": 14115}
+    _record(
+        tmp_path,
+        "kn5",
+        "ngram",
+        145.83,
+        rng,
+        tag="a",
+        extra={"test_ppl_eos_excluded": 160.0},
+        **kn5,
+    )
+    runs = Runs.load(tmp_path)
+    text = brown.protocol_table(runs, pub)
+    assert "145.83" in text and "160.00" in text and "not run yet" in text
+    assert "Not every difference is measured yet" in text
+    wide = {"vocab": {"min_count": 3, "max_size": 16383}, "test_ppl_eos_excluded": 200.0}
+    _record(
+        tmp_path, "kn5", "ngram", 180.0, rng, tag="b", extra=wide, **{**kn5, "vocab_size": 16383}
+    )
+    runs = Runs.load(tmp_path)
+    text = brown.protocol_table(runs, pub)
+    assert "200.00" in text and f"{321 / 200:.2f} remains unexplained" in text
+    # the vocabulary variant answers no published row: the reproduction table keeps ours
+    assert tables.our_match(runs, "brown", "kn5", "stream").first["test_ppl"] == pytest.approx(
+        145.83, rel=1e-3
+    )
+    assert brown.protocol_table(Runs.load(tmp_path / "none"), pub) == ""

@@ -17,7 +17,7 @@ from ..records import machine_id
 from ..reference import hardware, published, reference_dir
 from ..reference.utilisation import not_derivable
 from ..suites import FRONTIER, PERPLEXITY_VS_TIME, SCALING, SMOOTHING
-from . import figures, frontier, tables
+from . import brown, figures, frontier, tables
 from .markdown import table
 from .runs import BOOTSTRAP_SAMPLES, MIN_SEEDS, Runs, how_to_fill
 from .summary import summary
@@ -195,6 +195,8 @@ def render(
         "table). Our budgets are far smaller than the papers' unless the row says otherwise.",
         "",
         tables.reproduction_table(runs, pub),
+        "",
+        brown.protocol_table(runs, pub),
         "",
         "## 4. Perplexity against training time",
         "",

@@ -15,7 +15,7 @@ from .tables import (
     NOT_RUN_HERE,
     PROTOCOL_NOTES,
     PUBLISHED_TO_OURS,
-    _our_match,
+    our_match,
     gap_rows,
 )
 
@@ -65,7 +65,7 @@ def _published_claims(runs: Runs, published: pd.DataFrame) -> list[str]:
     lines = []
     for pub in published.itertuples(index=False):
         spec, mode = PUBLISHED_TO_OURS.get((pub.corpus, pub.model), (None, None))
-        ours = _our_match(runs, pub.corpus, spec, mode) if spec else None
+        ours = our_match(runs, pub.corpus, spec, mode) if spec else None
         if not ours or pd.isna(pub.test_ppl) or pub.corpus in PROTOCOL_NOTES:
             continue
         # the preferred suite of the reproduction section runs the papers' own schedules

@@ -222,7 +222,7 @@ def _verdicts(group: pd.DataFrame) -> list[str]:
     return [*lines, ""] if lines else []
 
 
-def _our_match(runs: Runs, corpus: str, spec: str, mode: str):
+def our_match(runs: Runs, corpus: str, spec: str, mode: str):
     """Our config answering a published row (a `Group`: its seeds): the preferred suite's
     newest full-data run and the other seeds of its config. Several suites may hold a run of
     the same spec: their declaration order is the preference (the published schedule first,
@@ -231,7 +231,9 @@ def _our_match(runs: Runs, corpus: str, spec: str, mode: str):
     candidates = [
         r
         for r in runs.ok(REPRODUCTION)
-        if (r["corpus"], r["model"], r["mode"]) == (corpus, spec, mode) and is_full_data(r)
+        if (r["corpus"], r["model"], r["mode"]) == (corpus, spec, mode)
+        and is_full_data(r)
+        and not (r.get("extra") or {}).get("vocab")  # another vocabulary: another protocol
     ]
     if not candidates:
         return None
@@ -247,7 +249,7 @@ def reproduction_table(runs: Runs, published: pd.DataFrame) -> str:
     rows = []
     for pub in published.itertuples(index=False):
         spec, mode = PUBLISHED_TO_OURS.get((pub.corpus, pub.model), (None, None))
-        ours = _our_match(runs, pub.corpus, spec, mode) if spec else None
+        ours = our_match(runs, pub.corpus, spec, mode) if spec else None
         if ours:
             params = ours.first.get("params")
             note = (
@@ -295,7 +297,7 @@ def reproduction_table(runs: Runs, published: pd.DataFrame) -> str:
         "3.3 M-parameter Transformer trained for a few epochs: the row shows the scale of what "
         "the architecture reaches, not a reproduction.",
     ]
-    cache = _our_match(runs, "ptb", "kn5+cache", "sentence")
+    cache = our_match(runs, "ptb", "kn5+cache", "sentence")
     if cache:
         config = cache.first.get("model_config") or {}
         weight = (config.get("weights") or {}).get("cache")
