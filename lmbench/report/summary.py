@@ -15,8 +15,8 @@ from .tables import (
     NOT_RUN_HERE,
     PROTOCOL_NOTES,
     PUBLISHED_TO_OURS,
-    our_match,
     gap_rows,
+    our_match,
 )
 
 
