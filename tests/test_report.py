@@ -17,7 +17,7 @@ from lmbench.mix import MixSpec, best_weight, mix_log_probs, run_mixes
 from lmbench.models.registry import resolve
 from lmbench.records import RunRecord
 from lmbench.reference import hardware, parse_duration, published, reference_dir
-from lmbench.report import tables
+from lmbench.report import cost, gap, reproduction, schedules, tables
 from lmbench.report.figures import crossovers, power_law
 from lmbench.report.runs import Runs, how_to_fill, ratio_interval, ratio_point
 from lmbench.suites import PERPLEXITY_VS_TIME, SECTIONS, SUITES, suites_feeding
@@ -277,14 +277,14 @@ def test_a_folder_of_two_machines_gives_two_gap_tables_each_divided_by_its_own_k
     )
     runs = Runs.load(tmp_path)
     assert len(runs.records) == 5  # another machine's run of a config is not a retry of it
-    rows = tables.gap_rows(runs)
+    rows = gap.gap_rows(runs)
     assert len(rows) == 4 and set(rows["machine_id"]) == {slow["id"], fast["id"]}
     lstm = rows[rows["model"] == "lstm"].set_index("machine_id")
     assert lstm.loc[slow["id"], "time_ratio"] == pytest.approx(540 / 0.2)
     assert lstm.loc[fast["id"], "time_ratio"] == pytest.approx(60 / 0.05)
     assert lstm.loc[slow["id"], "query_ratio"] == pytest.approx(0.5 / 0.005)
     assert lstm.loc[fast["id"], "query_ratio"] == pytest.approx(0.02 / 0.002)
-    text = tables.gap_table(runs)
+    text = gap.gap_table(runs)
     assert text.count("### ptb, stream mode, cpu") == 2
     assert "Measured on Slow CPU (avx2), 2 cores" in text and "Fast CPU (avx2), 64 cores" in text
     assert "time to kn5 valid" in text and "time / kn5" not in text  # not a budget's constant
@@ -293,8 +293,8 @@ def test_a_folder_of_two_machines_gives_two_gap_tables_each_divided_by_its_own_k
     # the per-run tables of seconds name each row's machine once the runs span several
     eras = hardware(reference_dir(None))
     for shown in (
-        tables.throughput_table(runs),
-        tables.cost_table(runs, eras, published(reference_dir(None))),
+        cost.throughput_table(runs),
+        cost.cost_table(runs, eras, published(reference_dir(None))),
     ):
         assert "Slow CPU, 2 cores [aaaaaaaaaaaa]" in shown and "Fast CPU, 64 cores" in shown
 
@@ -373,7 +373,7 @@ def test_decay_branches_sit_beside_complete_runs_with_a_verdict(tmp_path):
         run("trunk", branch - 3, seed, tokens=1_200_000)
         run("branch", branch, seed)
         run("wsd", branch + 10, seed)
-    wsd, cosine = tables.branch_rows(Runs.load(tmp_path))
+    wsd, cosine = schedules.branch_rows(Runs.load(tmp_path))
     # the complete WSD run is the check and comes first; cosine is the usual schedule's figure
     assert wsd["complete schedule"] == "wsd" and wsd["verdict"] == "branch better"
     assert wsd["branch - complete"] == "-10.00"
@@ -412,7 +412,7 @@ def test_bf16_runs_sit_beside_the_fp32_runs_of_their_config_on_this_machine(tmp_
         # the same config measured on another machine is not its twin
         other = {"cpu": "other", "isa": [], "cores": 2, "memory_gib": 8, "gpu": None, "id": "x"}
         run(history, "auto", "float32", fp32 + 40, seed, machine=other)
-    (row,) = tables.precision_rows(Runs.load(history, bf16))
+    (row,) = schedules.precision_rows(Runs.load(history, bf16))
     assert row["fp32"] == "151.00 ± 1.00 (3)" and row["fp32 from"] == "history"
     assert row["bf16 - fp32"] == "+0.67" and row["tolerance"] == "1.78"
     assert row["verdict"] == "within seed noise" and row["bf16 / fp32 speed"] == "1.00x"
@@ -484,9 +484,9 @@ def test_a_mix_of_count_models_and_a_cache_is_deterministic_and_makes_claims(tmp
         model_config={"components": [kn5["run_id"]], "cache_size": 200},
     )
     runs = Runs.load(tmp_path)
-    (row,) = [r for r in tables.gap_rows(runs).itertuples() if r.model == "kn5+cache"]
+    (row,) = [r for r in gap.gap_rows(runs).itertuples() if r.model == "kn5+cache"]
     assert row.claims and row.seeds == "1 run (deterministic)"
-    assert "**kn5+cache** (1 run (deterministic)" in tables.gap_table(runs)
+    assert "**kn5+cache** (1 run (deterministic)" in gap.gap_table(runs)
 
 
 def test_pruned_kn5_is_drawn_by_size_and_kept_out_of_the_smoothing_ladder(tmp_path):
@@ -553,7 +553,7 @@ def test_runs_recorded_without_query_latency_take_a_later_measurement_of_the_sam
     by_model = {r["model"]: r for r in runs.records}
     assert by_model["kn5"]["query_us"] == 2.0 and by_model["kn5"]["query_remeasured"]
     assert by_model["lstm"]["query_us"] is None  # another machine's figure is not this run's
-    assert "µs/query (decoder)" in tables.gap_table(runs)
+    assert "µs/query (decoder)" in gap.gap_table(runs)
 
 
 def test_brown_protocol_table_measures_each_difference_and_names_the_rest(tmp_path):
@@ -584,7 +584,7 @@ def test_brown_protocol_table_measures_each_difference_and_names_the_rest(tmp_pa
     text = brown.protocol_table(runs, pub)
     assert "200.00" in text and f"{321 / 200:.2f} remains unexplained" in text
     # the vocabulary variant answers no published row: the reproduction table keeps ours
-    assert tables.our_match(runs, "brown", "kn5", "stream").first["test_ppl"] == pytest.approx(
-        145.83, rel=1e-3
-    )
+    assert reproduction.our_match(runs, "brown", "kn5", "stream").first[
+        "test_ppl"
+    ] == pytest.approx(145.83, rel=1e-3)
     assert brown.protocol_table(Runs.load(tmp_path / "none"), pub) == ""

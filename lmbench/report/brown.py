@@ -7,8 +7,8 @@ import pandas as pd
 
 from ..suites import BROWN_PAPER_VOCAB, REPRODUCTION
 from .markdown import table
+from .reproduction import our_match
 from .runs import Runs
-from .tables import our_match
 
 PAPER_ROW = "KN back-off 5-gram"
 PAPER_TEST_WORDS = 181_041  # Bengio et al. 2003, section 4.1

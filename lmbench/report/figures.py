@@ -26,6 +26,7 @@ from ..records import (  # noqa: E402
 )
 from ..reference import parse_duration  # noqa: E402
 from ..suites import PERPLEXITY_VS_TIME, SCALING, SMOOTHING  # noqa: E402
+from .reproduction import published_gpu_runs  # noqa: E402
 from .runs import (  # noqa: E402
     METHOD,
     Runs,
@@ -34,7 +35,6 @@ from .runs import (  # noqa: E402
     several_machines,
     smoothing_rows,
 )
-from .tables import published_gpu_runs  # noqa: E402
 
 DPI = 110
 DEVICES = {"cpu": "CPU", "cuda": "GPU"}

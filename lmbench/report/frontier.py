@@ -21,10 +21,11 @@ import seaborn as sns
 from ..frontier import crossover, is_probe, is_pruned, tokens_of, train_fraction
 from ..records import COUNT_FAMILIES, machine_id
 from ..suites import FRONTIER
+from .cost import era_costs, era_machines
 from .figures import _save
 from .markdown import duration, table
 from .runs import MIN_SEEDS, Group, Runs, machine_label, ratio_interval, ratio_point
-from .tables import era_costs, era_machines, mean_sd
+from .schedules import mean_sd
 
 
 def family(run: dict) -> str:

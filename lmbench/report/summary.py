@@ -9,15 +9,15 @@ import pandas as pd
 from ..records import NEURAL_FAMILIES
 from ..suites import REPRODUCTION, suites_feeding
 from .frontier import crossover_rows
-from .runs import MIN_SEEDS, Runs
-from .tables import (
+from .gap import gap_rows
+from .reproduction import (
     CORPORA_WE_HAVE,
     NOT_RUN_HERE,
     PROTOCOL_NOTES,
     PUBLISHED_TO_OURS,
-    gap_rows,
     our_match,
 )
+from .runs import MIN_SEEDS, Runs
 
 
 def _gap_claims(runs: Runs) -> list[str]:
