@@ -588,3 +588,14 @@ def test_brown_protocol_table_measures_each_difference_and_names_the_rest(tmp_pa
         "test_ppl"
     ] == pytest.approx(145.83, rel=1e-3)
     assert brown.protocol_table(Runs.load(tmp_path / "none"), pub) == ""
+
+
+def test_summary_states_each_familys_decoder_query_beside_kn5s(tmp_path):
+    from lmbench.report.summary import summary
+
+    rng = np.random.default_rng(11)
+    _record(tmp_path, "kn5", "ngram", 140.0, rng, query_us=3.0)
+    _record(tmp_path, "lstm", "lstm", 150.0, rng, query_us=600.0, tag="x")
+    ref = reference_dir(None)
+    text = "\n".join(summary(Runs.load(tmp_path), published(ref), hardware(ref)))
+    assert "kn5 3.0 µs per query; lstm 600 µs (200x)" in text
