@@ -599,3 +599,23 @@ def test_summary_states_each_familys_decoder_query_beside_kn5s(tmp_path):
     ref = reference_dir(None)
     text = "\n".join(summary(Runs.load(tmp_path), published(ref), hardware(ref)))
     assert "kn5 3.0 µs per query; lstm 600 µs (200x)" in text
+
+
+def test_era_costs_use_the_utilisation_of_the_nearest_paper_run_and_mark_lower_bounds():
+    ref = reference_dir(None)
+    eras = cost.era_machines(hardware(ref), published(ref))
+    k20 = next(sizes for name, _, _, sizes in eras if "K20" in name)
+    assert [paper.split(" (")[0] for *_, paper in k20] == [
+        "LSTM small (non-regularized)",
+        "LSTM medium (dropout 0.5)",
+        "LSTM large (dropout 0.65)",
+    ]
+    small_fpt = k20[0][0]
+    assert cost.nearest_size(small_fpt * 1.3, k20) == k20[0]  # our small LSTM: the small row
+    assert cost.nearest_size(k20[2][0] * 0.9, k20) == k20[2]
+    costs = cost.era_costs(1e15, small_fpt, eras)
+    k20_cost = next(v for k, v in costs.items() if "K20" in k)
+    athlon = next(v for k, v in costs.items() if "Athlon" in k)
+    assert k20_cost.endswith("as LSTM small (non-regularized))") and not k20_cost.startswith("≥")
+    assert athlon.startswith("≥ ")  # "over 3 weeks": its fraction is an upper bound
+    assert "≤ " in cost.utilisation_table(published(ref), hardware(ref))

@@ -302,7 +302,10 @@ def render(
         "tokens or epochs not all given): "
         + (", ".join(not_derivable(pub)) or "none")
         + '. A time given as a lower bound ("over 3 weeks") makes its fraction an upper '
-        "bound. The peak column is the unreachable best case.",
+        "bound, and a cost from it a lower bound (≥). Each of our runs is costed at the "
+        "fraction the paper run nearest to it in training FLOPs per token reached on that "
+        "machine (named in each cell): small matrices use less of a GPU. The peak column is "
+        "the unreachable best case.",
         "",
         cost.cost_table(runs, hw, pub),
         "",

@@ -47,17 +47,13 @@ def throughput_table(runs: Runs) -> str:
     return table(pd.DataFrame(rows).sort_values(["suite", "model"]) if rows else pd.DataFrame())
 
 
-def era_machines(
-    hardware: pd.DataFrame, published: pd.DataFrame
-) -> list[tuple[str, int, float, float, float]]:
-    """(name, year, peak FLOP/s, low and high utilisation) of each machine whose papers'
-    runs give a derivable utilisation (`reference.utilisation`)."""
+def era_machines(hardware: pd.DataFrame, published: pd.DataFrame) -> list[tuple]:
+    """(name, year, peak FLOP/s, its papers' runs by size) of each machine whose papers' runs
+    give a derivable utilisation (`reference.utilisation.era_utilisation`)."""
     eras = []
-    for device, (low, high) in era_utilisation(published, hardware).items():
+    for device, sizes in era_utilisation(published, hardware).items():
         match = hardware[hardware["device"].str.startswith(device)]
-        eras.append(
-            (device, int(match["year"].iloc[0]), float(match["peak_flops"].iloc[0]), low, high)
-        )
+        eras.append((device, int(match["year"].iloc[0]), float(match["peak_flops"].iloc[0]), sizes))
     return eras
 
 
@@ -66,12 +62,23 @@ def share(low: float, high: float) -> str:
     return f"{low:.1%}" if math.isclose(low, high) else f"{low:.1%}-{high:.1%}"
 
 
-def era_costs(train_flops: float, eras: list) -> dict[str, str]:
-    """How long `train_flops` take on each era's machine at its papers' utilisation range."""
+def nearest_size(flops_per_token: float, sizes: list) -> tuple:
+    """The paper run closest in training FLOPs per token (on a log scale): utilisation grows
+    with the size of the matrices (on a K20, 0.5-0.8% for a 200-unit LSTM, 5.1% for 1500), so
+    a run is costed at the fraction its own size class reached."""
+    return min(sizes, key=lambda size: abs(math.log(flops_per_token / size[0])))
+
+
+def era_costs(train_flops: float, flops_per_token: float, eras: list) -> dict[str, str]:
+    """How long `train_flops` take on each era's machine at the fraction of peak its papers' run
+    of the nearest size reached ("≥": that run's time was a lower bound)."""
     costs = {}
-    for name, year, peak, low, high in eras:
+    for name, year, peak, sizes in eras:
+        _, low, high, bound, paper = nearest_size(flops_per_token, sizes)
         fast, slow = duration(train_flops / (peak * high)), duration(train_flops / (peak * low))
-        costs[f"{year} {name} at {share(low, high)}"] = fast if fast == slow else f"{fast} - {slow}"
+        span = fast if fast == slow else f"{fast} - {slow}"
+        paper = paper.rsplit(" (", 1)[0]
+        costs[f"{year} {name}"] = f"{'≥ ' if bound else ''}{span} ({share(low, high)}, as {paper})"
     return costs
 
 
@@ -85,9 +92,13 @@ def utilisation_table(published: pd.DataFrame, hardware: pd.DataFrame) -> str:
         **{
             "year": rows["year"].astype(str),  # not a quantity: no thousands separator
             "training FLOPs": rows["training FLOPs"].map(lambda f: f"{f:.3g}"),
-            "of peak": [share(lo, hi) for lo, hi in zip(rows["low"], rows["high"])],
+            "FLOPs/token": rows["FLOPs/token"].map(lambda f: f"{f:.3g}"),
+            "of peak": [
+                ("≤ " if bound else "") + share(lo, hi)
+                for lo, hi, bound in zip(rows["low"], rows["high"], rows["upper bound"])
+            ],
         }
-    ).drop(columns=["low", "high"])
+    ).drop(columns=["low", "high", "upper bound"])
     return table(shown)
 
 
@@ -108,11 +119,12 @@ def cost_table(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) -> s
             "here (measured)": duration(group.mean("train_seconds")),
         }
         epoch_tokens = (run.get("extra") or {}).get("epoch_tokens")
-        row.update(era_costs(train_flops, eras))
-        for _, year, peak, _, high in eras:
+        row.update(era_costs(train_flops, run["flops_per_token"], eras))
+        for _, year, peak, sizes in eras:
             row[f"{year} at peak"] = duration(train_flops / peak)
             if epoch_tokens and year < 2010:
+                high = nearest_size(run["flops_per_token"], sizes)[2]
                 per_epoch = run["flops_per_token"] * epoch_tokens / (peak * high)
-                row[f"one epoch, {year}"] = f">= {duration(per_epoch)}"
+                row[f"one epoch, {year}"] = f"≥ {duration(per_epoch)}"
         rows.append(row)
     return table(pd.DataFrame(rows))

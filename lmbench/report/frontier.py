@@ -177,7 +177,7 @@ def crossover_rows(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) 
             "/ kn5 [95% CI]": _ratio(group, target),
             "training FLOPs": f"{chosen['flops']:.3g}" if chosen["flops"] else "-",
             "here": f"{duration(chosen['seconds'])} ({machine_label(group.first)})",
-            **era_costs(chosen["flops"], eras),
+            **era_costs(chosen["flops"], group.first["flops_per_token"], eras),
             "finding": _finding(point, best, cross, series),
         }
         rows.append(row)
