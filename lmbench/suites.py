@@ -260,14 +260,29 @@ _register(
 
 # The reversal: the history suite's neural runs, the same token budgets on each device; the
 # clock says how long each took. The CPU half has the history runs' config hashes; the GPU half
-# is skipped without CUDA.
+# is skipped without CUDA. On the GPU also: a GPT-2-small-shaped Transformer to kn5's
+# perplexity and past it, and Zaremba et al.'s medium LSTM for as many epochs as its seconds
+# budget fits (a short lease; 39 epochs is the reproduce suite's). benchmarks/gpu_reversal.py
+# runs the GPU half in stages, seed 0.
+TRANSFORMER_GPU_TOKENS = 4_000_000  # about 4 epochs of PTB
+ZAREMBA_MEDIUM_GPU_SECONDS = 45
+REVERSAL_GPU_ONLY = (
+    RunSpec(
+        "ptb",
+        "transformer-gpu",
+        {"eval_every_tokens": "250000"},
+        device="cuda",
+        budget_tokens=TRANSFORMER_GPU_TOKENS,
+    ),
+    RunSpec("ptb", "lstm-zaremba-medium", device="cuda", budget_seconds=ZAREMBA_MEDIUM_GPU_SECONDS),
+)
 _register(
     Suite(
         "reversal",
         "MLP, RNN, LSTM and Transformer with the history suite's token budgets on CPU and GPU, "
-        "3 seeds, time to the kn5 valid perplexity (the GPU half is recorded as skipped without "
-        "CUDA)",
-        (RunSpec("ptb", "kn5"),) + ptb_neural("cpu") + ptb_neural("cuda"),
+        "3 seeds, time to the kn5 valid perplexity; on the GPU also transformer-gpu and "
+        "Zaremba's medium LSTM (the GPU runs are recorded as skipped without CUDA)",
+        (RunSpec("ptb", "kn5"),) + ptb_neural("cpu") + ptb_neural("cuda") + REVERSAL_GPU_ONLY,
         feeds=(GAP, REPRODUCTION, PERPLEXITY_VS_TIME, THROUGHPUT, COST),
         seeds=SEEDS,
     )
