@@ -47,18 +47,21 @@ def first_segments(data: Segments, queries: int) -> list[list[int]]:
     """The first segments of `data`, as Python ints, holding >= `queries` predicted tokens
     (the last one cut so the total is exactly `queries`, or all of `data` if it holds fewer)."""
     rows, total = [], 0
-    for row in data.split():
-        row = row.tolist()[: queries - total + 1]
-        rows.append(row)
-        total += len(row) - 1
+    for index in range(data.n_segments):
+        take = min(int(data.starts[index + 1] - data.starts[index]), queries - total + 1)
+        rows.append(data.ids[data.starts[index] : data.starts[index] + take].tolist())
+        total += take - 1
         if total >= queries:
             break
     return rows
 
 
-def query_pass(model, rows: list[list[int]], deadline: float = float("inf")) -> list[float]:
-    """Every predicted token of `rows` queried in order, a fresh state per row; stops after the
-    row during which `deadline` (a `time.perf_counter` value) passed."""
+CHECK_EVERY = 256  # queries between looks at the clock and the stop flag
+
+
+def query_pass(model, rows: list[list[int]], deadline=float("inf"), stop=None) -> list[float]:
+    """Every predicted token of `rows` queried in order, a fresh state per row; ends early (what
+    ran is returned) once `deadline` (a `time.perf_counter` value) passes or `stop()` is true."""
     out = []
     query = model.query
     with model.querying():
@@ -67,8 +70,10 @@ def query_pass(model, rows: list[list[int]], deadline: float = float("inf")) -> 
             for word in row[1:]:
                 logp, state = query(state, word)
                 out.append(logp)
-            if time.perf_counter() > deadline:
-                break
+                if len(out) % CHECK_EVERY == 0 and (
+                    time.perf_counter() > deadline or (stop and stop())
+                ):
+                    return out
     return out
 
 
@@ -79,37 +84,47 @@ def query_latency(
     repeats: int = 3,
     bulk: np.ndarray | None = None,
     max_seconds: float = MAX_SECONDS,
+    stop=None,
 ) -> QueryLatency:
-    """Microseconds per query over the first `queries` predicted tokens of `data`, the median
-    of `repeats` passes (the first pass also warms caches and builds lazy lookups, so one more
-    runs first when there is time). `bulk`: `model.log_prob(data)`, to check the answers."""
+    """Microseconds per query over the first `queries` predicted tokens of `data`: the median of
+    up to `repeats` timed passes after a warm-up pass (which builds lazy lookups and warms
+    caches), all within `max_seconds`; a model too slow for that is timed on what its first pass
+    reached. `bulk`: `model.log_prob(data)`, to check the answers; `stop()`: end early."""
     rows = first_segments(data, queries)
+    wanted = sum(len(r) - 1 for r in rows)
     start = time.perf_counter()
-    first = query_pass(model, rows, start + max_seconds)  # warm-up, and the answers to check
-    if len(first) < sum(len(r) - 1 for r in rows):  # too slow for the whole set: time what ran
-        seconds = time.perf_counter() - start
-        return QueryLatency(1e6 * seconds / len(first), len(first), 1, _diff(first, bulk))
+    deadline = start + max_seconds
+    first = query_pass(model, rows, deadline, stop)  # warm-up, and the answers to check
+    warm_up = time.perf_counter() - start
+    if len(first) < wanted:  # too slow (or stopped): time what ran
+        return QueryLatency(1e6 * warm_up / max(len(first), 1), len(first), 1, diff(first, bulk))
     timings = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        done = query_pass(model, rows, t0 + max_seconds)
-        timings.append((time.perf_counter() - t0) / len(done))
-        if time.perf_counter() - start > max_seconds:
+        done = query_pass(model, rows, deadline, stop)
+        if len(done) < wanted:  # out of time: a partial pass is not a pass
             break
-    return QueryLatency(
-        1e6 * float(np.median(timings)), len(first), len(timings), _diff(first, bulk)
-    )
+        timings.append((time.perf_counter() - t0) / len(done))
+    if not timings:  # only the warm-up fitted: it is the figure
+        timings = [warm_up / wanted]
+    return QueryLatency(1e6 * float(np.median(timings)), wanted, len(timings), diff(first, bulk))
 
 
-def _diff(answers: list[float], bulk: np.ndarray | None) -> float | None:
+# the largest difference from bulk scoring a correct query path shows, by the arithmetic
+TOLERANCE = {"float64": 1e-9, "float32": 1e-3, "bfloat16": 5e-2}
+
+
+def diff(answers: list[float], bulk: np.ndarray | None) -> float | None:
+    """Largest |answer - bulk| over the answered tokens: inf where one side is not finite and
+    the other differs from it (NaN never matches)."""
     if bulk is None:
         return None
-    answers = np.asarray(answers)
+    answers = np.asarray(answers, dtype=np.float64)
     expected = np.asarray(bulk[: answers.size], dtype=np.float64)
-    both = np.isfinite(answers) & np.isfinite(expected)
-    if not np.array_equal(np.isfinite(answers), np.isfinite(expected)):
+    finite = np.isfinite(answers) & np.isfinite(expected)
+    if not np.array_equal(answers[~finite], expected[~finite]):  # NaN != NaN: a mismatch
         return float("inf")
-    return float(np.max(np.abs(answers[both] - expected[both]), initial=0.0))
+    return float(np.max(np.abs(answers[finite] - expected[finite]), initial=0.0))
 
 
 # -- re-measuring recorded runs (their checkpoints, or exact refits) ----------------------------

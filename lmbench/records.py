@@ -181,18 +181,23 @@ def machine_id(record: dict) -> str | None:
     return (record.get("machine") or {}).get("id")
 
 
+def _vocab(record: dict) -> tuple:
+    """The vocabulary overrides a run was made with (none: the corpus's own vocabulary)."""
+    return tuple(sorted(((record.get("extra") or {}).get("vocab") or {}).items()))
+
+
 def target_run(run: dict, records: Iterable[dict]) -> dict | None:
-    """A run's yardstick: the newest ok TARGET_MODEL run (unpruned) on the same corpus, mode and
-    scored tokens, trained on the full train split; from the run's own results file where it
-    has one.
+    """A run's yardstick: the newest ok TARGET_MODEL run (unpruned) on the same corpus, mode,
+    vocabulary and scored tokens, trained on the full train split; from the run's own results
+    file where it has one.
     `run` needs corpus, mode, extra (and source_file where it came from a file)."""
-    key = (run.get("corpus"), run.get("mode"), eval_slice(run))
+    key = (run.get("corpus"), run.get("mode"), eval_slice(run), _vocab(run))
     matches = [
         r
         for r in records
         if r.get("model") == TARGET_MODEL
         and r.get("status") == "ok"
-        and (r.get("corpus"), r.get("mode"), eval_slice(r)) == key
+        and (r.get("corpus"), r.get("mode"), eval_slice(r), _vocab(r)) == key
         and train_scope(r) == "full"
         and not (r.get("model_config") or {}).get("prune")  # a pruned kn5 is not the yardstick
     ]

@@ -64,11 +64,6 @@ class BengioMLP(nn.Module):
             logits = logits + self.direct(e)
         return logits, full[:, -self.context :]
 
-    def initial_step_state(self, batch: int, device):
-        return self.initial_state(batch, device, scoring=True)
-
-    step = forward  # one token at a time is the scoring path itself, its state carried
-
     def forward_flops_per_token(self) -> float:
         width, h, v = self.context * self.config.embed, self.config.hidden, self.vocab_size
         macs = width * h + h * v + (width * v if self.config.direct else 0)

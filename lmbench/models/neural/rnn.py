@@ -65,11 +65,6 @@ class RecurrentLM(nn.Module):
         h, state = self.rnn(self.drop(self.embed(x.t())), state)
         return self.out(self.drop(h)).transpose(0, 1), state  # [B, T, V], a time-major view
 
-    def initial_step_state(self, batch: int, device):
-        return self.initial_state(batch, device, scoring=True)
-
-    step = forward  # one token at a time is the scoring path itself, its state carried
-
     def forward_flops_per_token(self) -> float:
         c, v = self.config, self.vocab_size
         _, gates = CELLS[c.cell]

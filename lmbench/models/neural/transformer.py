@@ -80,6 +80,8 @@ class Block(nn.Module):
         if rope is not None:
             q, k = rotate(q, *rope), rotate(k, *rope)
         if past is not None:
+            if t != 1:  # several new tokens would need a causal mask offset by the cache
+                raise ValueError(f"a cached step takes one new token per row, got {t}")
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         y = F.scaled_dot_product_attention(
             q,
@@ -155,7 +157,7 @@ class GPT(nn.Module):
         if state is None:
             return logits, None
         keep = self.config.bptt - self.config.stride
-        return logits, full[:, full.shape[1] - keep :] if keep else full[:, :0]
+        return logits, full[:, max(full.shape[1] - keep, 0) :] if keep else full[:, :0]
 
     def initial_step_state(self, batch: int, device):
         """A decoder's state before its first token: no tokens, no cache, none fed."""
@@ -169,7 +171,7 @@ class GPT(nn.Module):
         c = self.config
         if fed and fed % c.stride == 0:
             keep = c.bptt - c.stride
-            ids = ids[:, ids.shape[1] - keep :]
+            ids = ids[:, max(ids.shape[1] - keep, 0) :]
             cache = self._hidden(ids, 0)[1] if keep else None
         h, cache = self._hidden(x, ids.shape[1], cache)
         return self.out(self.ln_f(h)), (torch.cat([ids, x], dim=1), cache, fed + 1)

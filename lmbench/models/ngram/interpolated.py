@@ -144,9 +144,10 @@ class InterpolatedNgram(LanguageModel):
                 break
             ids.append(found)
         best = len(ids)
-        logp = log_prob[best - 1][ids[-1]]
-        for k in range(best, len(state) + 1):
+        logp = 0.0  # summed in `score`'s order (longest context's backoff first): the same bits
+        for k in range(len(state), best - 1, -1):
             logp += log_backoff[k - 1][state[k - 1]]
+        logp += log_prob[best - 1][ids[-1]]
         return logp, tuple(ids[: self.config.order - 1])
 
     def export_arpa(self, path, itos: tuple[str, ...]):
