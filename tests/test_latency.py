@@ -117,3 +117,19 @@ def test_latency_command_remeasures_recorded_runs_and_resumes(mirror, tmp_path, 
         assert line["query"]["queries"] == 300 and line["query"]["max_abs_diff_vs_bulk"] < 1e-4
         assert line["machine"]["id"] and line["env"]
     assert main(["latency", str(tmp_path / "nowhere"), "--out", str(lat)]) == 2  # usage error
+
+
+def test_strided_transformer_scoring_sees_the_whole_prefix_within_a_block():
+    """bptt 12, stride 3: the window keeps 9 tokens, so the first 12 predictions see every
+    token before them (a window cut to its last keep - n tokens once lost half of them)."""
+    import torch
+
+    model = build("transformer", 20, bptt=12, eval_stride=3)
+    ids = np.random.default_rng(0).integers(1, 20, 24).astype(np.int32)
+    bulk = model.log_prob(segments([ids.tolist()], "stream", 20))
+    with model._scoring():
+        for i in range(11):
+            x = torch.from_numpy(ids[: i + 1].astype(np.int64)).unsqueeze(0)
+            logits, _ = model.net(x, None)
+            expected = torch.log_softmax(logits[0, -1].float(), dim=-1)[int(ids[i + 1])].item()
+            assert bulk[i] == pytest.approx(expected, abs=1e-5), i
