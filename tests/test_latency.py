@@ -9,6 +9,7 @@ from lmbench.cli import main
 from lmbench.latency import query_latency, read_measurements
 from lmbench.models.base import Budget
 from lmbench.models.registry import resolve
+from lmbench.protocol import Segments
 
 from .conftest import segments
 from .test_neural import build, tiny_text
@@ -126,7 +127,7 @@ def test_strided_transformer_scoring_sees_the_whole_prefix_within_a_block():
 
     model = build("transformer", 20, bptt=12, eval_stride=3)
     ids = np.random.default_rng(0).integers(1, 20, 24).astype(np.int32)
-    bulk = model.log_prob(segments([ids.tolist()], "stream", 20))
+    bulk = model.log_prob(Segments(ids, np.array([0, ids.size])))  # ids[0]: context only
     with model._scoring():
         for i in range(11):
             x = torch.from_numpy(ids[: i + 1].astype(np.int64)).unsqueeze(0)
