@@ -20,7 +20,7 @@ from . import measure
 from .errors import DataError, SkipRun
 from .hostlock import timed_run_lock
 from .protocol import Segments
-from .records import QUERIES_FILE, RECORDS_FILE, read_records
+from .records import QUERIES_FILE, RECORDS_FILE, machine_id, read_records
 from .restore import restore
 
 QUERIES = 10_000  # at least this many queries per measurement
@@ -153,6 +153,10 @@ def remeasure(dirs: list[Path], out: Path, data_dir=None, queries: int = QUERIES
             for record in read_records(path, quiet=True):
                 if record.get("status") != "ok" or record.get("run_id") in done:
                     continue
+                # the report uses a re-measurement only for a run recorded without one, and
+                # only from the machine that made the run
+                if record.get("query_us") is not None or machine_id(record) != machine["id"]:
+                    continue
                 if record.get("family") == "mix":  # a mix is two models' scores, no query path
                     continue
                 try:
@@ -171,6 +175,7 @@ def remeasure(dirs: list[Path], out: Path, data_dir=None, queries: int = QUERIES
                     "mode": record["mode"],
                     "model": record["model"],
                     "query": result.as_record(),
+                    "device": model.device,
                     "machine": machine,
                     "env": measure.environment(),
                     "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -76,9 +76,10 @@ def era_costs(train_flops: float, flops_per_token: float, eras: list) -> dict[st
     for name, year, peak, sizes in eras:
         _, low, high, bound, paper = nearest_size(flops_per_token, sizes)
         fast, slow = duration(train_flops / (peak * high)), duration(train_flops / (peak * low))
-        span = fast if fast == slow else f"{fast} - {slow}"
+        # an upper-bound fraction gives a lower-bound time: its fast end
+        span = f"≥ {fast}" if bound else fast if fast == slow else f"{fast} - {slow}"
         paper = paper.rsplit(" (", 1)[0]
-        costs[f"{year} {name}"] = f"{'≥ ' if bound else ''}{span} ({share(low, high)}, as {paper})"
+        costs[f"{year} {name}"] = f"{span} ({share(low, high)}, as {paper})"
     return costs
 
 

@@ -10,6 +10,7 @@ from ..records import NEURAL_FAMILIES
 from ..suites import REPRODUCTION, suites_feeding
 from .frontier import crossover_rows
 from .gap import gap_rows
+from .markdown import times
 from .reproduction import (
     CORPORA_WE_HAVE,
     NOT_RUN_HERE,
@@ -73,7 +74,7 @@ def _query_costs(runs: Runs) -> list[str]:
             continue
         base = kn5["query_us"].iloc[0]
         said = [
-            f"{r.model} {r.query_us:,.0f} µs ({r.query_us / base:,.0f}x)"
+            f"{r.model} {r.query_us:,.0f} µs ({times(r.query_us / base)})"
             for r in others.itertuples()
         ]
         lines.append(
