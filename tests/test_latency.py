@@ -22,6 +22,7 @@ COUNT_SPECS = {
     "kn5 pruned": {"discount_fallback": "true", "prune": "0 0 1"},
     "wb4": {},
     "uniform": {},
+    "nltk-kn3": {},  # a peer: the default query path through its own scorer
 }
 
 
