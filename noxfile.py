@@ -78,8 +78,9 @@ def bench(session: nox.Session) -> None:
 BASELINE = "results/baseline/quick"  # one folder per machine fingerprint: <id>/runs.jsonl
 BASELINE_REPEATS = 3  # the quick suite this many times into a new baseline
 CONFIRM_RUNS = 2  # more timings of a config whose throughput alone failed, before failing
-COMPARE_REPORTS = "results/compare"
-TRACKING = "results/tracking"  # nox -s track: per machine fingerprint, per commit  # compare reports as Markdown and JSON, named by their sides
+COMPARE_REPORTS = "results/compare"  # compare reports as Markdown and JSON, named by their sides
+TRACKING = "results/tracking"  # nox -s track: per machine fingerprint, per commit
+LATENCY = "results/latency"  # lmbench latency: per-query timings of runs recorded without one
 
 
 @nox.session
@@ -143,7 +144,8 @@ REPORT_FOLDERS = [
 def report_args() -> list[str]:
     folders = [f"results/{name}" for name in REPORT_FOLDERS if os.path.isdir(f"results/{name}")]
     tracking = ["--tracking", TRACKING] if os.path.isdir(TRACKING) else []
-    return ["lmbench", "report", *folders, *tracking, "--out", "results/report.md"]
+    latency = ["--latency", LATENCY] if os.path.isdir(LATENCY) else []
+    return ["lmbench", "report", *folders, *tracking, *latency, "--out", "results/report.md"]
 
 
 @nox.session

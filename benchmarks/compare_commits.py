@@ -12,8 +12,8 @@ folder; process layout (the environment's size, path lengths) shifts allocation 
 alignment, so it is made equal where it can be and random where it cannot. A benchmark's figure is the median over rounds of its per-round median; the job fails when a
 head figure is slower than the base's by more than the threshold, and stays so after
 `--confirm-rounds` more alternating rounds of those benchmarks alone (identical code on both
-sides once read 1.21x on a 1.2 ms benchmark over 4 rounds; the extra rounds are what a failure
-rests on). Benchmarks that do not run on the base (new ones, API changes) are listed and not
+sides once read 1.21x on a 1.2 ms benchmark over 4 rounds; the extra rounds are what a
+failure rests on). Benchmarks that do not run on the base (new ones, API changes) are listed and not
 judged.
 """
 
@@ -143,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     with timed_run_lock(HEAD), tempfile.TemporaryDirectory(prefix="lmbench-base-") as tmp:
         tree = Path(tmp) / "base"
         git("worktree", "add", "--detach", str(tree), base_sha)
-        copy_package(Path(tmp) / "head")
         try:
+            copy_package(Path(tmp) / "head")
             alternate(Path(tmp), base, head, args.rounds, args.select, "")
             _, slower = compare(base, head, args.threshold)
             if slower and args.confirm_rounds:

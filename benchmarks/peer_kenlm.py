@@ -10,7 +10,11 @@ Measured:
 - scoring: per-token log-probabilities of PTB train+valid+test (1.09 M tokens), ours vs KenLM's
   `full_scores` on the same kn5 model (KenLM's binary probing format);
 - growth: our kn5 estimate on 10% vs 100% of WikiText-2 train;
-- NLTK's KneserNeyInterpolated per-token scoring cost beside ours (a speed-only peer).
+- NLTK's KneserNeyInterpolated per-token scoring cost beside ours (a speed-only peer);
+- decoder queries: one word per call, state carried, over the first 10,000 PTB test tokens
+  (sentence mode): our kn5's `query` against KenLM's `BaseScore` with its State on the same
+  model (ours, written as ARPA and loaded by KenLM), alternating passes; the answers compared.
+  Needs only the `kenlm` module: `python benchmarks/peer_kenlm.py --only queries`.
 """
 
 from __future__ import annotations
@@ -131,6 +135,61 @@ def scoring(data_dir: str, arpa: Path, folder: Path, repeats: int) -> dict:
     }
 
 
+def queries(data_dir: str, folder: Path, repeats: int, count: int = 10_000) -> dict:
+    """Microseconds per decoder query, ours and KenLM's, on one model (ours, via ARPA)."""
+    import kenlm
+    import numpy as np
+
+    from lmbench.corpora import load_corpus
+    from lmbench.latency import first_segments, query_pass
+    from lmbench.models.base import Budget
+    from lmbench.models.ngram.arpa import arpa_words
+    from lmbench.models.registry import resolve
+
+    corpus = load_corpus("ptb", data_dir)
+    model = resolve("kn5").build(corpus.vocab.size)
+    model.fit(corpus.segments("train", "sentence"), Budget())
+    arpa = model.export_arpa(folder / "ours.arpa", corpus.vocab.itos)
+    lm = kenlm.Model(str(arpa))  # KenLM's default structure for an ARPA file: probing
+    rows = first_segments(corpus.segments("test", "sentence"), count)
+    names = arpa_words(corpus.vocab.itos)
+    sentences = [[names[t] for t in row[1:]] for row in rows]  # each ends with </s>
+
+    def kenlm_pass() -> list[float]:
+        state, out, scores = kenlm.State(), kenlm.State(), []
+        for words in sentences:
+            lm.BeginSentenceWrite(state)
+            for word in words:
+                scores.append(lm.BaseScore(state, word, out))
+                state, out = out, state
+        return scores
+
+    def ours_pass() -> list[float]:
+        return query_pass(model, rows)
+
+    seconds = {"ours": [], "kenlm": []}
+    answers = {}
+    for round_ in range(repeats + 1):  # round 0 warms both (our lookups' memoryviews, caches)
+        order = [("ours", ours_pass), ("kenlm", kenlm_pass)]
+        for name, run in order if round_ % 2 else order[::-1]:
+            watch = Stopwatch().start()
+            answers[name] = run()
+            if round_:
+                seconds[name].append(watch.stop())
+    n = len(answers["ours"])
+    assert n == len(answers["kenlm"]) >= count
+    us = {name: 1e6 * statistics.median(s) / n for name, s in seconds.items()}
+    difference = np.abs(np.array(answers["ours"]) / np.log(10) - np.array(answers["kenlm"]))
+    return {
+        "queries": n,
+        "ours_us_per_query": us["ours"],
+        "kenlm_base_score_us_per_query": us["kenlm"],
+        "ratio_ours_to_kenlm": us["ours"] / us["kenlm"],
+        "max_abs_log10_difference": float(difference.max()),
+        "runs_s": seconds,
+    }
+
+
 def nltk_cost(data_dir: str, train_tokens: int = 20_000, scored: int = 300) -> dict:
     from nltk.lm import KneserNeyInterpolated
     from nltk.lm.preprocessing import padded_everygram_pipeline
@@ -183,7 +242,22 @@ def main() -> int:
         required=not os.environ.get("LMBENCH_DATA"),
     )
     parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--only",
+        choices=["queries"],
+        help="only the decoder-query comparison (needs the kenlm module, not lmplz)",
+    )
     args = parser.parse_args()
+    try:
+        import kenlm  # noqa: F401
+    except ImportError:
+        print("the kenlm Python module is not installed: pip install kenlm", file=sys.stderr)
+        return 2
+    if args.only == "queries":
+        with tempfile.TemporaryDirectory() as tmp:
+            result = queries(args.data_dir, Path(tmp), args.repeats)
+        save_peer_results("kenlm-queries", {"env": environment(), "queries": result}, args.out)
+        return 0
     for tool in ("lmplz", "build_binary"):
         if shutil.which(tool) is None:
             print(
@@ -242,6 +316,7 @@ def main() -> int:
             / growth["wikitext2_10pct"]["median_s"],
         }
         results["scoring"] = scoring(args.data_dir, lmplz_arpa, folder, args.repeats)
+        results["queries"] = queries(args.data_dir, folder, args.repeats)
     results["nltk_kn3"] = nltk_cost(args.data_dir)
     save_peer_results("kenlm", results, args.out)
     return 0

@@ -1,4 +1,5 @@
-"""`lmbench corpora | models | run | sample | report | compare | doctor | machine | export-arpa`.
+"""`lmbench corpora | models | run | sample | latency | report | compare | doctor | machine |
+export-arpa`.
 
 Usage errors (unknown corpus or model, malformed --set, missing data, unavailable device) exit
 with status 2 and one line on stderr; a suite with failed runs exits 1 after recording them all;
@@ -155,6 +156,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(p)
 
     p = sub.add_parser(
+        "latency",
+        help="a decoder's per-query latency of recorded runs (their checkpoints, or refits)",
+    )
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="results folders holding runs.jsonl")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="folder for queries.jsonl (e.g. results/latency/<host>-<date>); runs already "
+        "measured there on this machine are skipped",
+    )
+    p.add_argument("--queries", type=int, default=10_000, help="queries per pass (10000)")
+    _add_data_dir(p)
+
+    p = sub.add_parser(
         "report", help="Markdown + PNG report of every *.jsonl under the folders given"
     )
     p.add_argument("dirs", nargs="+", metavar="DIR")
@@ -165,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--reference",
         help="folder with published.csv and hardware.csv (default: LMBENCH_REFERENCE, or the "
         "copies shipped with lmbench)",
+    )
+    p.add_argument(
+        "--latency",
+        metavar="DIR",
+        help="per-query latencies measured by lmbench latency under DIR (results/latency) for "
+        "runs recorded without one",
     )
     p.add_argument(
         "--tracking",
@@ -431,16 +452,33 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_latency(args) -> int:
+    from .latency import remeasure
+
+    missing = [d for d in args.dirs if not Path(d).is_dir()]
+    if missing:
+        return _fail(f"no such results folder: {missing[0]}")
+    if args.queries <= 0:
+        return _fail("--queries must be > 0")
+    measured, skipped = remeasure(
+        [Path(d) for d in args.dirs], Path(args.out), args.data_dir, args.queries
+    )
+    print(f"{measured} runs measured, {skipped} skipped, into {args.out}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from .report import write_report
 
-    missing = [d for d in [*args.dirs, args.tracking or "."] if not Path(d).exists()]
+    extra = [args.tracking or ".", args.latency or "."]
+    missing = [d for d in [*args.dirs, *extra] if not Path(d).exists()]
     if missing:
         return _fail(
             f"no such results folder: {missing[0]} (run a suite first: lmbench run --suite history)"
         )
     tracking = Path(args.tracking) if args.tracking else None
-    path = write_report([Path(d) for d in args.dirs], args.out, args.reference, tracking)
+    latency = Path(args.latency) if args.latency else None
+    path = write_report([Path(d) for d in args.dirs], args.out, args.reference, tracking, latency)
     print(path)
     return 0
 
@@ -494,6 +532,7 @@ COMMANDS = {
     "models": cmd_models,
     "run": cmd_run,
     "report": cmd_report,
+    "latency": cmd_latency,
     "compare": cmd_compare,
     "sample": cmd_sample,
     "export-arpa": cmd_export_arpa,

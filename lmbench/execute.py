@@ -18,6 +18,7 @@ from .corpora import load_corpus
 from .errors import DiskFull, SkipRun, is_disk_full_error
 from .evaluate import evaluate
 from .hostlock import load_average
+from .latency import TOLERANCE, query_latency
 from .models.neural.schedule import branch_point
 from .plan import PlannedRun
 from .records import (
@@ -67,6 +68,8 @@ def data_scope_extra(run: PlannedRun) -> dict:
         extra["train_fraction"] = run.spec.train_fraction
     if run.spec.eval_tokens is not None:  # a slice: recorded, and labelled in reports
         extra["eval_slice_tokens"] = run.spec.eval_tokens
+    if run.vocab:  # another vocabulary: another yardstick (records.target_run)
+        extra["vocab"] = run.vocab
     return extra
 
 
@@ -129,8 +132,6 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
     corpus = load_corpus(run.spec.corpus, data_dir, **run.vocab)
     record.vocab_size = corpus.vocab.size
     record.device_name = measure.device_name(run.device)
-    if run.vocab:
-        record.extra["vocab"] = run.vocab
     train, valid, test = (
         corpus.segments(split, run.spec.mode) for split in ("train", "valid", "test")
     )
@@ -232,6 +233,11 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
     record.eval_tokens = test_eval.tokens
     record.eval_seconds = test_eval.seconds
     record.eval_tokens_per_s = test_eval.tokens_per_s
+    # analysis only (Brown's protocol table): the same scores averaged over the word tokens,
+    # as if <eos> were not predicted (the model still gives <eos> its probability mass)
+    words = test.targets() != corpus.vocab.eos
+    if words.any():
+        record.extra["test_ppl_eos_excluded"] = float(np.exp(-test_eval.log_probs[words].mean()))
     if hasattr(model, "index_bytes"):  # as scored: the model's arrays and the lookup indexes
         record.extra["scoring_bytes"] = record.size_bytes + model.index_bytes()
     record.logprobs = save_log_probs(
@@ -249,6 +255,21 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
         max_seconds=LATENCY_MAX_SECONDS,
     )
     record.latency_ms_per_token = 1e3 * seconds / window.n_predicted
+    # a decoder's one-word queries, checked against the bulk scores of the same tokens; a stop
+    # signal ends them early (the run is measured: it stays ok, with the queries that ran)
+    emit({"phase": "query"})
+    if not interrupt.requested():
+        with interrupt.polling():
+            query = query_latency(model, test, bulk=test_eval.log_probs, stop=interrupt.requested)
+        record.extra["query"] = query.as_record()
+        tolerance = TOLERANCE.get(getattr(model, "compute_dtype", model.dtype), 1e-9)
+        if query.queries and query.max_abs_diff <= tolerance:
+            record.query_us = query.us_per_query
+        else:  # a query path that disagrees with the model's own scores times nothing useful
+            record.extra["query"]["error"] = (
+                f"answers differ from bulk scoring by {query.max_abs_diff:.3g} "
+                f"(tolerance {tolerance:g}): not reported"
+            )
 
     record.peak_gpu_bytes = measure.peak_gpu_bytes(run.device)
     start = np.array([test.ids[0]], dtype=np.int32)  # <eos> (stream) or <s> (sentence)

@@ -37,6 +37,7 @@ from .errors import DiskFull, is_disk_full_error
 
 SCHEMA = 2
 RECORDS_FILE = "runs.jsonl"
+QUERIES_FILE = "queries.jsonl"  # `lmbench latency`'s re-measurements: not run records
 STATUSES = ("ok", "skipped", "failed", "interrupted")
 COUNT_FAMILIES = frozenset({"baseline", "ngram"})  # deterministic: compared exactly
 NEURAL_FAMILIES = ("mlp", "rnn", "lstm", "gru", "transformer")
@@ -75,7 +76,8 @@ class RunRecord:
     eval_tokens: int | None = None  # test tokens predicted
     train_tokens_per_s: float | None = None
     eval_tokens_per_s: float | None = None
-    latency_ms_per_token: float | None = None
+    latency_ms_per_token: float | None = None  # rescoring a 32-token window, per token
+    query_us: float | None = None  # a decoder's query: one word, state carried (extra.query)
     valid_ppl: float | None = None
     test_ppl: float | None = None
     test_bits_per_token: float | None = None
@@ -179,18 +181,23 @@ def machine_id(record: dict) -> str | None:
     return (record.get("machine") or {}).get("id")
 
 
+def _vocab(record: dict) -> tuple:
+    """The vocabulary overrides a run was made with (none: the corpus's own vocabulary)."""
+    return tuple(sorted(((record.get("extra") or {}).get("vocab") or {}).items()))
+
+
 def target_run(run: dict, records: Iterable[dict]) -> dict | None:
-    """A run's yardstick: the newest ok TARGET_MODEL run (unpruned) on the same corpus, mode and
-    scored tokens, trained on the full train split; from the run's own results file where it
-    has one.
+    """A run's yardstick: the newest ok TARGET_MODEL run (unpruned) on the same corpus, mode,
+    vocabulary and scored tokens, trained on the full train split; from the run's own results
+    file where it has one.
     `run` needs corpus, mode, extra (and source_file where it came from a file)."""
-    key = (run.get("corpus"), run.get("mode"), eval_slice(run))
+    key = (run.get("corpus"), run.get("mode"), eval_slice(run), _vocab(run))
     matches = [
         r
         for r in records
         if r.get("model") == TARGET_MODEL
         and r.get("status") == "ok"
-        and (r.get("corpus"), r.get("mode"), eval_slice(r)) == key
+        and (r.get("corpus"), r.get("mode"), eval_slice(r), _vocab(r)) == key
         and train_scope(r) == "full"
         and not (r.get("model_config") or {}).get("prune")  # a pruned kn5 is not the yardstick
     ]
@@ -413,7 +420,7 @@ def jsonl_files(path: Path) -> list[Path]:
     path = Path(path)
     if path.is_file():
         return [path]
-    return sorted(path.rglob("*.jsonl"))
+    return sorted(p for p in path.rglob("*.jsonl") if p.name != QUERIES_FILE)
 
 
 def load_records(*paths: Path) -> list[dict]:

@@ -210,6 +210,9 @@ def test_neural_run_records_every_measurement_and_samples_from_its_checkpoint(
     assert record["train_flops"] == record["flops_per_token"] * 20000
     assert record["params"] > 0 and record["size_bytes"] == 4 * record["params"]
     assert record["eval_tokens"] == 82430 and record["latency_ms_per_token"] > 0
+    query = record["extra"]["query"]  # a decoder's queries: timed and checked against bulk
+    assert record["query_us"] == query["us_per_query"] > 0 and query["queries"] == 10_000
+    assert query["max_abs_diff_vs_bulk"] < 1e-4
     assert (out / record["checkpoint"]).is_file() and record["samples"]
     capsys.readouterr()
     sample = ["sample", "--run", record["run_id"], "--results", str(out), "--tokens", "7"]
@@ -223,6 +226,9 @@ def test_sample_refits_a_count_run_and_samples_fresh(mirror, tmp_path, capsys):
     argv = ["run", "--corpus", "ptb", "--model", "kn3", "--budget-tokens", "50000"]
     assert main([*argv, "--out", str(out), "--data-dir", str(mirror)]) == 0
     record = json.loads((out / "runs.jsonl").read_text().splitlines()[-1])
+    # <eos> is easier than a word: the words alone have the higher perplexity
+    assert record["extra"]["test_ppl_eos_excluded"] > record["test_ppl"]
+    assert record["extra"]["query"]["max_abs_diff_vs_bulk"] < 1e-9  # the query path is exact
     capsys.readouterr()
     sample = ["sample", "--run", record["run_id"], "--results", str(out), "--tokens", "30"]
     assert main([*sample, "--data-dir", str(mirror)]) == 0

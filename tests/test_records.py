@@ -169,6 +169,11 @@ def test_data_scope_and_target_have_one_definition():
     run = {"corpus": "ptb", "mode": "stream", "extra": {"train_fraction": 0.3}}
     assert target_run(run, [full, sliced, fraction])["run_id"] == "full"
     assert target_run(run | {"extra": {"eval_slice_tokens": 10}}, [full]) is None
+    # another vocabulary is another yardstick, whichever run is newer
+    paper = {"min_count": 3, "max_size": 16383}
+    wide = kn5 | {"run_id": "wide", "extra": {"vocab": paper}}
+    assert target_run(run, [full, wide])["run_id"] == "full"
+    assert target_run(run | {"extra": {"vocab": dict(paper)}}, [wide, full])["run_id"] == "wide"
 
 
 def test_a_library_s_failed_write_on_a_full_disk_is_disk_full(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ from lmbench.mix import MixSpec, best_weight, mix_log_probs, run_mixes
 from lmbench.models.registry import resolve
 from lmbench.records import RunRecord
 from lmbench.reference import hardware, parse_duration, published, reference_dir
-from lmbench.report import tables
+from lmbench.report import cost, gap, reproduction, schedules, tables
 from lmbench.report.figures import crossovers, power_law
 from lmbench.report.runs import Runs, how_to_fill, ratio_interval, ratio_point
 from lmbench.suites import PERPLEXITY_VS_TIME, SECTIONS, SUITES, suites_feeding
@@ -27,7 +27,8 @@ N_SENTENCES, LENGTH = 400, 20
 
 def _record(folder, model, family, ppl, rng, suite="history", tag="", **fields):
     """A finished run with per-token log-probs (valid, test) and per-sentence NLLs on disk."""
-    run_id = f"ptb.{model}.stream.{suite}{tag}"
+    corpus = fields.pop("corpus", "ptb")
+    run_id = f"{corpus}.{model}.stream.{suite}{tag}"
     tokens = N_SENTENCES * LENGTH
     logs = {}
     for split in ("valid", "test"):
@@ -42,9 +43,9 @@ def _record(folder, model, family, ppl, rng, suite="history", tag="", **fields):
         run_id=run_id,
         config_hash=fields.pop("config_hash", run_id),
         suite=suite,
-        corpus="ptb",
+        corpus=corpus,
         corpus_sha256="x",
-        vocab_size=10,
+        vocab_size=fields.pop("vocab_size", 10),
         mode="stream",
         model=model,
         family=family,
@@ -56,7 +57,8 @@ def _record(folder, model, family, ppl, rng, suite="history", tag="", **fields):
         train_tokens=1000,
         train_tokens_per_s=1000.0,
         eval_tokens=tokens,
-        latency_ms_per_token=fields.pop("latency", 0.01),
+        latency_ms_per_token=(latency := fields.pop("latency", 0.01)),
+        query_us=fields.pop("query_us", 1e3 * latency),
         valid_ppl=float(np.exp(-logs["valid"].mean())),
         test_ppl=float(np.exp(-logs["test"].mean())),
         size_bytes=fields.pop("size_bytes", 1_000_000),
@@ -275,14 +277,14 @@ def test_a_folder_of_two_machines_gives_two_gap_tables_each_divided_by_its_own_k
     )
     runs = Runs.load(tmp_path)
     assert len(runs.records) == 5  # another machine's run of a config is not a retry of it
-    rows = tables.gap_rows(runs)
+    rows = gap.gap_rows(runs)
     assert len(rows) == 4 and set(rows["machine_id"]) == {slow["id"], fast["id"]}
     lstm = rows[rows["model"] == "lstm"].set_index("machine_id")
     assert lstm.loc[slow["id"], "time_ratio"] == pytest.approx(540 / 0.2)
     assert lstm.loc[fast["id"], "time_ratio"] == pytest.approx(60 / 0.05)
-    assert lstm.loc[slow["id"], "latency_ratio"] == pytest.approx(0.5 / 0.005)
-    assert lstm.loc[fast["id"], "latency_ratio"] == pytest.approx(0.02 / 0.002)
-    text = tables.gap_table(runs)
+    assert lstm.loc[slow["id"], "query_ratio"] == pytest.approx(0.5 / 0.005)
+    assert lstm.loc[fast["id"], "query_ratio"] == pytest.approx(0.02 / 0.002)
+    text = gap.gap_table(runs)
     assert text.count("### ptb, stream mode, cpu") == 2
     assert "Measured on Slow CPU (avx2), 2 cores" in text and "Fast CPU (avx2), 64 cores" in text
     assert "time to kn5 valid" in text and "time / kn5" not in text  # not a budget's constant
@@ -291,8 +293,8 @@ def test_a_folder_of_two_machines_gives_two_gap_tables_each_divided_by_its_own_k
     # the per-run tables of seconds name each row's machine once the runs span several
     eras = hardware(reference_dir(None))
     for shown in (
-        tables.throughput_table(runs),
-        tables.cost_table(runs, eras, published(reference_dir(None))),
+        cost.throughput_table(runs),
+        cost.cost_table(runs, eras, published(reference_dir(None))),
     ):
         assert "Slow CPU, 2 cores [aaaaaaaaaaaa]" in shown and "Fast CPU, 64 cores" in shown
 
@@ -371,7 +373,7 @@ def test_decay_branches_sit_beside_complete_runs_with_a_verdict(tmp_path):
         run("trunk", branch - 3, seed, tokens=1_200_000)
         run("branch", branch, seed)
         run("wsd", branch + 10, seed)
-    wsd, cosine = tables.branch_rows(Runs.load(tmp_path))
+    wsd, cosine = schedules.branch_rows(Runs.load(tmp_path))
     # the complete WSD run is the check and comes first; cosine is the usual schedule's figure
     assert wsd["complete schedule"] == "wsd" and wsd["verdict"] == "branch better"
     assert wsd["branch - complete"] == "-10.00"
@@ -410,7 +412,7 @@ def test_bf16_runs_sit_beside_the_fp32_runs_of_their_config_on_this_machine(tmp_
         # the same config measured on another machine is not its twin
         other = {"cpu": "other", "isa": [], "cores": 2, "memory_gib": 8, "gpu": None, "id": "x"}
         run(history, "auto", "float32", fp32 + 40, seed, machine=other)
-    (row,) = tables.precision_rows(Runs.load(history, bf16))
+    (row,) = schedules.precision_rows(Runs.load(history, bf16))
     assert row["fp32"] == "151.00 ± 1.00 (3)" and row["fp32 from"] == "history"
     assert row["bf16 - fp32"] == "+0.67" and row["tolerance"] == "1.78"
     assert row["verdict"] == "within seed noise" and row["bf16 / fp32 speed"] == "1.00x"
@@ -482,9 +484,9 @@ def test_a_mix_of_count_models_and_a_cache_is_deterministic_and_makes_claims(tmp
         model_config={"components": [kn5["run_id"]], "cache_size": 200},
     )
     runs = Runs.load(tmp_path)
-    (row,) = [r for r in tables.gap_rows(runs).itertuples() if r.model == "kn5+cache"]
+    (row,) = [r for r in gap.gap_rows(runs).itertuples() if r.model == "kn5+cache"]
     assert row.claims and row.seeds == "1 run (deterministic)"
-    assert "**kn5+cache** (1 run (deterministic)" in tables.gap_table(runs)
+    assert "**kn5+cache** (1 run (deterministic)" in gap.gap_table(runs)
 
 
 def test_pruned_kn5_is_drawn_by_size_and_kept_out_of_the_smoothing_ladder(tmp_path):
@@ -523,3 +525,97 @@ def test_pruned_kn5_is_drawn_by_size_and_kept_out_of_the_smoothing_ladder(tmp_pa
     assert rows[0]["as scored MB"] == pytest.approx(rows[0]["size MB"] * 1.5)
     assert figures.pruning(runs, tmp_path / "pruning.png")
     assert "| kn5 pruned 0 1 2 | 60 |" in tables.pruning_table(runs)
+
+
+def test_runs_recorded_without_query_latency_take_a_later_measurement_of_the_same_machine(
+    tmp_path,
+):
+    rng = np.random.default_rng(5)
+    kn5 = _record(tmp_path, "kn5", "ngram", 140.0, rng, query_us=None, tag="a")
+    lstm = _record(tmp_path, "lstm", "lstm", 115.0, rng, query_us=None, tag="b")
+    other = dict(this_machine(), id="another")
+    measured = [
+        {
+            "run_id": kn5["run_id"],
+            "machine": this_machine(),
+            "query": {"us_per_query": 2.0},
+            "measured_at": "2026-11-30T10:00:00+00:00",
+        },
+        {
+            "run_id": lstm["run_id"],
+            "machine": other,
+            "query": {"us_per_query": 900.0},
+            "measured_at": "2026-11-30T10:00:00+00:00",
+        },
+    ]
+    runs = Runs.load(tmp_path)
+    runs.attach_queries(measured)
+    by_model = {r["model"]: r for r in runs.records}
+    assert by_model["kn5"]["query_us"] == 2.0 and by_model["kn5"]["query_remeasured"]
+    assert by_model["lstm"]["query_us"] is None  # another machine's figure is not this run's
+    assert "µs/query (decoder)" in gap.gap_table(runs)
+
+
+def test_brown_protocol_table_measures_each_difference_and_names_the_rest(tmp_path):
+    from lmbench.report import brown
+
+    rng = np.random.default_rng(7)
+    pub = published(reference_dir(None))
+    kn5 = {"corpus": "brown", "suite": "reproduce", "vocab_size": 14115}
+    _record(
+        tmp_path,
+        "kn5",
+        "ngram",
+        145.83,
+        rng,
+        tag="a",
+        extra={"test_ppl_eos_excluded": 160.0},
+        **kn5,
+    )
+    runs = Runs.load(tmp_path)
+    text = brown.protocol_table(runs, pub)
+    assert "145.83" in text and "160.00" in text and "not run yet" in text
+    assert "Not every difference is measured yet" in text
+    wide = {"vocab": {"min_count": 3, "max_size": 16383}, "test_ppl_eos_excluded": 200.0}
+    _record(
+        tmp_path, "kn5", "ngram", 180.0, rng, tag="b", extra=wide, **{**kn5, "vocab_size": 16383}
+    )
+    runs = Runs.load(tmp_path)
+    text = brown.protocol_table(runs, pub)
+    assert "200.00" in text and f"{321 / 200:.2f} remains unexplained" in text
+    # the vocabulary variant answers no published row: the reproduction table keeps ours
+    assert reproduction.our_match(runs, "brown", "kn5", "stream").first[
+        "test_ppl"
+    ] == pytest.approx(145.83, rel=1e-3)
+    assert brown.protocol_table(Runs.load(tmp_path / "none"), pub) == ""
+
+
+def test_summary_states_each_familys_decoder_query_beside_kn5s(tmp_path):
+    from lmbench.report.summary import summary
+
+    rng = np.random.default_rng(11)
+    _record(tmp_path, "kn5", "ngram", 140.0, rng, query_us=3.0)
+    _record(tmp_path, "lstm", "lstm", 150.0, rng, query_us=600.0, tag="x")
+    ref = reference_dir(None)
+    text = "\n".join(summary(Runs.load(tmp_path), published(ref), hardware(ref)))
+    assert "kn5 3.0 µs per query; lstm 600 µs (200x)" in text
+
+
+def test_era_costs_use_the_utilisation_of_the_nearest_paper_run_and_mark_lower_bounds():
+    ref = reference_dir(None)
+    eras = cost.era_machines(hardware(ref), published(ref))
+    k20 = next(sizes for name, _, _, sizes in eras if "K20" in name)
+    assert [paper.split(" (")[0] for *_, paper in k20] == [
+        "LSTM small (non-regularized)",
+        "LSTM medium (dropout 0.5)",
+        "LSTM large (dropout 0.65)",
+    ]
+    small_fpt = k20[0][0]
+    assert cost.nearest_size(small_fpt * 1.3, k20) == k20[0]  # our small LSTM: the small row
+    assert cost.nearest_size(k20[2][0] * 0.9, k20) == k20[2]
+    costs = cost.era_costs(1e15, small_fpt, eras)
+    k20_cost = next(v for k, v in costs.items() if "K20" in k)
+    athlon = next(v for k, v in costs.items() if "Athlon" in k)
+    assert k20_cost.endswith("as LSTM small (non-regularized))") and not k20_cost.startswith("≥")
+    assert athlon.startswith("≥ ")  # "over 3 weeks": its fraction is an upper bound
+    assert "≤ " in cost.utilisation_table(published(ref), hardware(ref))

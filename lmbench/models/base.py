@@ -1,13 +1,15 @@
 """The one interface every model implements, count-based or neural.
 
 Nothing outside a model branches on its family: the evaluator calls `log_prob`, the runner calls
-`fit`, sampling goes through `next_log_probs` (or a model's own faster `sample`).
+`fit`, sampling goes through `next_log_probs` (or a model's own faster `sample`), and a decoder's
+one-word-at-a-time queries through `query_start` / `query` inside `querying()`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -112,6 +114,32 @@ class LanguageModel(ABC):
         starts = np.arange(0, ids.size + 1, width, dtype=np.int64)
         scored = self.log_prob(Segments(ids.ravel(), starts))  # width - 1 per segment
         return scored.reshape(self.vocab_size, width - 1)[:, -1]
+
+    # -- decoder-style queries: one word at a time, the state carried ---------------------------
+    def querying(self):
+        """Context for a run of queries (a neural model: eval mode, no autograd)."""
+        return nullcontext()
+
+    def query_start(self, first: int):
+        """The state before the first query of a segment whose first (context) token is `first`
+        (<s> in sentence mode, <eos> in stream mode)."""
+        return (first,)
+
+    def query(self, state, word: int) -> tuple[float, object]:
+        """log p(word | the state's context) and the state after `word`: what a first-pass
+        decoder asks once per hypothesis extension. Queries chained from `query_start` over a
+        segment give exactly `log_prob` of that segment.
+
+        Default: score the context plus `word` as a segment of its own, the context cut to
+        `context_size` (models with an incremental state override this).
+        """
+        keep = self.context_size()
+        context = state if keep is None else state[max(len(state) - keep, 0) :]
+        if keep == 0 or not context:  # a segment needs a first (context) token: <s>
+            context = (self.vocab_size,)
+        ids = np.array([*context, word], dtype=np.int32)
+        logp = float(self.log_prob(Segments(ids, np.array([0, ids.size])))[-1])
+        return logp, (*context, word)
 
     def sample(
         self, prefix: np.ndarray, n: int, temperature: float = 1.0, seed: int = 0

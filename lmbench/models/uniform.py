@@ -24,6 +24,9 @@ class Uniform(LanguageModel):
     def log_prob(self, data: Segments) -> np.ndarray:
         return np.full(data.n_predicted, -np.log(self.vocab_size), dtype=np.float64)
 
+    def context_size(self) -> int:
+        return 0
+
     def next_log_probs(self, context: np.ndarray) -> np.ndarray:
         return np.full(self.vocab_size, -np.log(self.vocab_size), dtype=np.float64)
 

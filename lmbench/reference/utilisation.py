@@ -9,6 +9,7 @@ range each machine's rows span.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -78,16 +79,20 @@ def derivations(published: pd.DataFrame, hardware: pd.DataFrame) -> pd.DataFrame
         if span is None or machine.empty:
             continue
         flops, peak = run.train_flops(), float(machine["peak_flops"].iloc[0]) * run.devices
+        time = row["train_time"].iloc[0]
         rows.append(
             {
                 "device": run.device,
                 "year": int(machine["year"].iloc[0]),
                 "paper run": f"{run.model} ({run.corpus})",
                 "training FLOPs": flops,
-                "reported time": row["train_time"].iloc[0],
+                "FLOPs/token": flops / (run.tokens_per_epoch * run.epochs),
+                "reported time": time,
                 "devices": run.devices,
                 "low": flops / (span[1] * peak),
                 "high": flops / (span[0] * peak),
+                # "over 3 weeks": the time is a lower bound, so the fraction is an upper bound
+                "upper bound": bool(re.search(r"\b(over|more than|at least)\b", time.lower())),
                 "source": row["source"].iloc[0],
             }
         )
@@ -95,10 +100,14 @@ def derivations(published: pd.DataFrame, hardware: pd.DataFrame) -> pd.DataFrame
 
 
 def era_utilisation(published: pd.DataFrame, hardware: pd.DataFrame) -> dict:
-    """Per machine: (low, high) achieved fraction of peak over its papers' runs."""
+    """Per machine: its papers' derivable runs, smallest first, as (training FLOPs per token,
+    low, high fraction of peak, whether the fraction is an upper bound, the paper run)."""
     table = derivations(published, hardware)
     return {
-        device: (float(group["low"].min()), float(group["high"].max()))
+        device: [
+            (r["FLOPs/token"], r["low"], r["high"], r["upper bound"], r["paper run"])
+            for _, r in group.sort_values("FLOPs/token").iterrows()
+        ]
         for device, group in table.groupby("device", sort=False)
     }
 

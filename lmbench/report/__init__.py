@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..latency import read_measurements
 from ..measure import describe_machine
 from ..records import machine_id
 from ..reference import hardware, published, reference_dir
 from ..reference.utilisation import not_derivable
 from ..suites import FRONTIER, PERPLEXITY_VS_TIME, SCALING, SMOOTHING
-from . import figures, frontier, tables
+from . import brown, cost, figures, frontier, gap, reproduction, schedules, tables
 from .markdown import table
 from .runs import BOOTSTRAP_SAMPLES, MIN_SEEDS, Runs, how_to_fill
 from .summary import summary
@@ -182,7 +183,7 @@ def render(
         "in these records): a ratio of training times to it is an order of magnitude, not a "
         "measurement to three digits.",
         "",
-        tables.gap_table(runs),
+        gap.gap_table(runs),
         "",
         "## 2. The equal-compute frontier: what each family buys per second and per FLOP",
         "",
@@ -193,7 +194,9 @@ def render(
         "Published figures come from `published.csv` (read at report time; sources in the "
         "table). Our budgets are far smaller than the papers' unless the row says otherwise.",
         "",
-        tables.reproduction_table(runs, pub),
+        reproduction.reproduction_table(runs, pub),
+        "",
+        brown.protocol_table(runs, pub),
         "",
         "## 4. Perplexity against training time",
         "",
@@ -215,7 +218,7 @@ def render(
             f"(their reported training times) instead. {how_to_fill(PERPLEXITY_VS_TIME, 'cuda')} "
             "on a machine with CUDA fills it. The published GPU-era runs:"
         )
-        lines += ["", tables.gpu_era_table(pub)]
+        lines += ["", reproduction.gpu_era_table(pub)]
     lines += ["", "## 5. Scaling and smoothing", "", "### Scaling: where is the crossover?", ""]
     fits, points = figures.scaling(runs, figure_dir / "scaling.png")
     if points.empty:
@@ -284,7 +287,7 @@ def render(
         "FLOPs count 2 per multiply-add, backward = 2 x forward; MFU divides the achieved rate "
         "by the matmul rate measured on the same device at the run's start.",
         "",
-        tables.throughput_table(runs),
+        cost.throughput_table(runs),
         "",
         "## 7. What this would have cost then",
         "",
@@ -293,15 +296,18 @@ def render(
         "fraction is derived, not assumed: each paper run's training FLOPs by our formulas "
         "(its architecture, vocabulary, tokens and epochs) over its reported time and devices:",
         "",
-        tables.utilisation_table(pub, hw),
+        cost.utilisation_table(pub, hw),
         "",
         "Published rows with a time but without the inputs of a derivation (architecture, "
         "tokens or epochs not all given): "
         + (", ".join(not_derivable(pub)) or "none")
         + '. A time given as a lower bound ("over 3 weeks") makes its fraction an upper '
-        "bound. The peak column is the unreachable best case.",
+        "bound, and a cost from it a lower bound (≥). Each of our runs is costed at the "
+        "fraction the paper run nearest to it in training FLOPs per token reached on that "
+        "machine (named in each cell): small matrices use less of a GPU. The peak column is "
+        "the unreachable best case.",
         "",
-        tables.cost_table(runs, hw, pub),
+        cost.cost_table(runs, hw, pub),
         "",
         "## 8. Decay branches: one trunk, every shorter budget",
         "",
@@ -319,7 +325,7 @@ def render(
         "branching, and it is confounded by where each schedule ends: WSD decays to 0, our "
         "cosine to a tenth of its peak rate.",
         "",
-        tables.branches_table(runs),
+        schedules.branches_table(runs),
         "",
         "## 9. bf16 autocast on the CPU",
         "",
@@ -333,7 +339,7 @@ def render(
         "cut it in different numbers of seeds, their difference is the schedule's reaction to "
         "evaluation noise as much as the precision's.",
         "",
-        tables.precision_table(runs),
+        schedules.precision_table(runs),
         "",
         "## 10. Samples",
         "",
@@ -360,13 +366,20 @@ def render(
 
 
 def write_report(
-    paths: list[Path], out: Path | None = None, reference=None, tracking: Path | None = None
+    paths: list[Path],
+    out: Path | None = None,
+    reference=None,
+    tracking: Path | None = None,
+    latency: Path | None = None,
 ) -> Path:
     """Render the report of every run under `paths` into `out` (default: first folder's
     report.md), figures beside it under figures/; with `tracking`, the per-commit history
-    under that folder (`results/tracking`) as section 11."""
+    under that folder (`results/tracking`) as section 11; with `latency`, the per-query
+    latencies `lmbench latency` measured there for runs recorded without one."""
     out = Path(out) if out else Path(paths[0]) / "report.md"
     runs = Runs.load(*paths)
+    if latency is not None:
+        runs.attach_queries(read_measurements(latency))
     if not runs.records:
         out.write_text("# lmbench report\n\nNo runs found.\n")
         return out

@@ -26,6 +26,7 @@ from ..records import (  # noqa: E402
 )
 from ..reference import parse_duration  # noqa: E402
 from ..suites import PERPLEXITY_VS_TIME, SCALING, SMOOTHING  # noqa: E402
+from .reproduction import published_gpu_runs  # noqa: E402
 from .runs import (  # noqa: E402
     METHOD,
     Runs,
@@ -34,7 +35,6 @@ from .runs import (  # noqa: E402
     several_machines,
     smoothing_rows,
 )
-from .tables import published_gpu_runs  # noqa: E402
 
 DPI = 110
 DEVICES = {"cpu": "CPU", "cuda": "GPU"}
@@ -126,8 +126,16 @@ def perplexity_vs_time(runs: Runs, published: pd.DataFrame, path: Path, corpus="
                 for r in group.runs:
                     if r.get("time_to_target_s"):
                         ax.plot(r["time_to_target_s"], r["target_ppl"], "k*", ms=12)
-                share = "" if len(times) == group.seeds else f" ({len(times)}/{group.seeds} seeds)"
-                reached.append(f"{group.label} {sum(times) / len(times):.0f} s{share}")
+                # how much the figure rests on: seeds, and whether its machine is known
+                facts = [
+                    f"{len(times)} of {group.seeds} seeds"
+                    if len(times) < group.seeds
+                    else f"{group.seeds} seed{'s' if group.seeds > 1 else ''}"
+                ]
+                if not machine_id(group.first):
+                    facts.append("recorded before machine fingerprints")
+                mean = sum(times) / len(times)
+                reached.append(f"{group.label} {mean:.0f} s ({', '.join(facts)})")
             measured[f"{device} reached"] = reached  # said in the text: labels are long
             # below the panel, one entry per line: config labels are long
             legend = ax.legend(

@@ -21,10 +21,11 @@ import seaborn as sns
 from ..frontier import crossover, is_probe, is_pruned, tokens_of, train_fraction
 from ..records import COUNT_FAMILIES, machine_id
 from ..suites import FRONTIER
+from .cost import era_costs, era_machines
 from .figures import _save
 from .markdown import duration, table
 from .runs import MIN_SEEDS, Group, Runs, machine_label, ratio_interval, ratio_point
-from .tables import era_costs, era_machines, mean_sd
+from .schedules import mean_sd
 
 
 def family(run: dict) -> str:
@@ -176,7 +177,7 @@ def crossover_rows(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) 
             "/ kn5 [95% CI]": _ratio(group, target),
             "training FLOPs": f"{chosen['flops']:.3g}" if chosen["flops"] else "-",
             "here": f"{duration(chosen['seconds'])} ({machine_label(group.first)})",
-            **era_costs(chosen["flops"], eras),
+            **era_costs(chosen["flops"], group.first["flops_per_token"], eras),
             "finding": _finding(point, best, cross, series),
         }
         rows.append(row)

@@ -58,3 +58,6 @@ def times(value: float | None, digits: int = 2) -> str:
     if value is None or not math.isfinite(value):
         return "-"
     return f"{value:.{digits}g}x" if value < 100 else f"{value:,.0f}x"
+
+
+MiB = 2**20

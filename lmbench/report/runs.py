@@ -51,6 +51,16 @@ class Runs:
         }
         return cls(list(latest.values()))
 
+    def attach_queries(self, measurements: list[dict]) -> None:
+        """Give runs recorded before `query_us` existed the per-query latency `lmbench latency`
+        measured for them later, on the same machine (`query_remeasured`: when)."""
+        found = {(m["run_id"], (m.get("machine") or {}).get("id")): m for m in measurements}
+        for record in self.records:
+            m = found.get((record.get("run_id"), machine_id(record)))
+            if record.get("query_us") is None and m is not None:
+                record["query_us"] = m["query"]["us_per_query"]
+                record["query_remeasured"] = m["measured_at"]
+
     def frame(self) -> pd.DataFrame:
         if not self.records:
             return pd.DataFrame()

@@ -9,15 +9,16 @@ import pandas as pd
 from ..records import NEURAL_FAMILIES
 from ..suites import REPRODUCTION, suites_feeding
 from .frontier import crossover_rows
-from .runs import MIN_SEEDS, Runs
-from .tables import (
+from .gap import gap_rows
+from .markdown import times
+from .reproduction import (
     CORPORA_WE_HAVE,
     NOT_RUN_HERE,
     PROTOCOL_NOTES,
     PUBLISHED_TO_OURS,
-    _our_match,
-    gap_rows,
+    our_match,
 )
+from .runs import MIN_SEEDS, Runs
 
 
 def _gap_claims(runs: Runs) -> list[str]:
@@ -58,6 +59,32 @@ def _gap_claims(runs: Runs) -> list[str]:
     return lines
 
 
+def _query_costs(runs: Runs) -> list[str]:
+    """A decoder's query (one word, state carried) per family beside kn5's, on one machine:
+    a timing, measured where the gap rows have it (no seed claim: speed does not vary by seed)."""
+    rows = gap_rows(runs)
+    if rows.empty:
+        return []
+    rows = rows[(rows["device"] == "cpu") & rows["query_us"].notna()]
+    lines = []
+    for (corpus, mode, folder), group in rows.groupby(["corpus", "mode", "folder"], sort=False):
+        kn5 = group[group["ppl_ratio"].isna() & (group["family"] == "ngram")]
+        others = group[group["family"].isin(NEURAL_FAMILIES)].sort_values("query_us")
+        if kn5.empty or others.empty:
+            continue
+        base = kn5["query_us"].iloc[0]
+        said = [
+            f"{r.model} {r.query_us:,.0f} µs ({times(r.query_us / base)})"
+            for r in others.itertuples()
+        ]
+        lines.append(
+            f"- **{corpus}**, {mode} mode ({folder}): kn5 {base:.1f} µs per query; "
+            + "; ".join(said)
+            + "."
+        )
+    return lines
+
+
 def _published_claims(runs: Runs, published: pd.DataFrame) -> list[str]:
     """Our number beside the published one, where ours is a reproduction: the same protocol, and
     a count model (or count mix) or a run of the published schedule (the reproduce suite); the
@@ -65,7 +92,7 @@ def _published_claims(runs: Runs, published: pd.DataFrame) -> list[str]:
     lines = []
     for pub in published.itertuples(index=False):
         spec, mode = PUBLISHED_TO_OURS.get((pub.corpus, pub.model), (None, None))
-        ours = _our_match(runs, pub.corpus, spec, mode) if spec else None
+        ours = our_match(runs, pub.corpus, spec, mode) if spec else None
         if not ours or pd.isna(pub.test_ppl) or pub.corpus in PROTOCOL_NOTES:
             continue
         # the preferred suite of the reproduction section runs the papers' own schedules
@@ -144,6 +171,15 @@ def summary(runs: Runs, published: pd.DataFrame, hardware: pd.DataFrame) -> list
         if gap
         else [f"_No gap runs yet ({', '.join(suites_feeding('gap'))})._", ""]
     )
+    queries = _query_costs(runs)
+    if queries:
+        lines += [
+            "A first-pass decoder's query (one word, context in, log-probability out, the "
+            "model's state carried; section 1's \"µs/query\"), each model at its budget:",
+            "",
+            *queries,
+            "",
+        ]
     crossing = _crossings(runs, hardware, published)
     if crossing:
         lines += [

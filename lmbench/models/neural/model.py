@@ -111,6 +111,26 @@ class NeuralLM(LanguageModel):
     def context_size(self) -> int | None:
         return self.net.context_size()
 
+    def querying(self):
+        return self._scoring()
+
+    def query_start(self, first: int):
+        net = self.net
+        if hasattr(net, "step"):  # a net with its own incremental path (the Transformer)
+            return net.initial_step_state(1, self.device), first
+        return net.initial_state(1, self.device, scoring=True), first
+
+    def query(self, state, word: int) -> tuple[float, object]:
+        """One step of the net on the pending token (recurrent: the hidden state; Transformer:
+        its KV cache; MLP: its window; for the recurrent nets and the MLP, one token at a time
+        is their scoring path itself), then log p(word) from the full softmax."""
+        net_state, pending = state
+        x = torch.tensor([[pending]], device=self.device)
+        step = getattr(self.net, "step", self.net)
+        logits, net_state = step(x, net_state)
+        logp = F.log_softmax(logits[0, -1].float(), dim=-1)[word].item()
+        return logp, (net_state, word)
+
     def next_log_probs(self, context: np.ndarray) -> np.ndarray:
         context = np.asarray(context, dtype=np.int64)
         keep = self.context_size()

@@ -71,17 +71,27 @@ class Block(nn.Module):
         self.drop = nn.Dropout(c.dropout)
         self.attn_dropout = c.dropout
 
-    def forward(self, x: torch.Tensor, rope) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope, past=None):
+        """x [B, T, width] -> (x, (keys, values) of every position so far). `past`: the keys and
+        values of the positions before x (a decoder's KV cache); x's tokens then see all of them."""
         b, t, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, self.heads, d // self.heads).unbind(2)
         q, k, v = (z.transpose(1, 2) for z in (q, k, v))  # [B, heads, T, head width]
         if rope is not None:
             q, k = rotate(q, *rope), rotate(k, *rope)
+        if past is not None:
+            if t != 1:  # several new tokens would need a causal mask offset by the cache
+                raise ValueError(f"a cached step takes one new token per row, got {t}")
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         y = F.scaled_dot_product_attention(
-            q, k, v, is_causal=True, dropout_p=self.attn_dropout if self.training else 0.0
+            q,
+            k,
+            v,
+            is_causal=past is None,  # with a cache: one new token per step, it sees every key
+            dropout_p=self.attn_dropout if self.training else 0.0,
         )
         x = x + self.drop(self.proj(y.transpose(1, 2).reshape(b, t, d)))
-        return x + self.drop(self.mlp(self.ln2(x)))
+        return x + self.drop(self.mlp(self.ln2(x))), (k, v)
 
 
 class GPT(nn.Module):
@@ -120,25 +130,51 @@ class GPT(nn.Module):
     def initial_state(self, batch: int, device, scoring: bool):
         return torch.zeros(batch, 0, dtype=torch.long, device=device) if scoring else None
 
+    def _hidden(self, tokens: torch.Tensor, start: int, past=None):
+        """Final-block states of `tokens` at positions start.., and every block's keys and values
+        (`past`: those of positions 0..start-1)."""
+        t = tokens.shape[1]
+        h = self.embed(tokens)
+        rope = None
+        if self.pos is not None:
+            h = h + self.pos.weight[start : start + t]
+        else:
+            rope = (self.cos[start : start + t], self.sin[start : start + t])
+        h = self.drop(h)
+        cache = []
+        for block, kv in zip(self.blocks, past or [None] * len(self.blocks)):
+            h, kv = block(h, rope, kv)
+            cache.append(kv)
+        return h, cache
+
     def forward(self, x: torch.Tensor, state):
         full = x if state is None else torch.cat([state, x], dim=1)
         if full.shape[1] > self.config.bptt:
             raise ValueError(f"{full.shape[1]} tokens exceed the block of {self.config.bptt}")
         t = full.shape[1]
-        h = self.embed(full)
-        rope = None
-        if self.pos is not None:
-            h = h + self.pos.weight[:t]
-        else:
-            rope = (self.cos[:t], self.sin[:t])
-        h = self.drop(h)
-        for block in self.blocks:
-            h = block(h, rope)
+        h, _ = self._hidden(full, 0)
         logits = self.out(self.ln_f(h[:, t - x.shape[1] :]))
         if state is None:
             return logits, None
         keep = self.config.bptt - self.config.stride
-        return logits, full[:, full.shape[1] - keep :] if keep else full[:, :0]
+        return logits, full[:, max(full.shape[1] - keep, 0) :] if keep else full[:, :0]
+
+    def initial_step_state(self, batch: int, device):
+        """A decoder's state before its first token: no tokens, no cache, none fed."""
+        return torch.zeros(batch, 0, dtype=torch.long, device=device), None, 0
+
+    def step(self, x: torch.Tensor, state):
+        """Logits after one new token per row (x [B, 1]), with a KV cache: exactly the logits
+        strided scoring gives that token. Every `stride` tokens, where scoring starts a new
+        window, the cache is rebuilt from the window's kept bptt - stride tokens."""
+        ids, cache, fed = state
+        c = self.config
+        if fed and fed % c.stride == 0:
+            keep = c.bptt - c.stride
+            ids = ids[:, max(ids.shape[1] - keep, 0) :]
+            cache = self._hidden(ids, 0)[1] if keep else None
+        h, cache = self._hidden(x, ids.shape[1], cache)
+        return self.out(self.ln_f(h)), (torch.cat([ids, x], dim=1), cache, fed + 1)
 
     def forward_flops_per_token(self) -> float:
         """Matrix products per token at a full block of context: the projections and MLP, the

@@ -94,8 +94,11 @@ class InterpolatedNgram(LanguageModel):
     def estimate(counts: NgramCounts, config) -> Discounted:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    _query_views = None  # memoryviews of the tables for `query`, made on its first call
+
     def fit(self, train: Segments, budget: Budget, on_eval=None) -> FitReport:
         train, ended_by = budget.count_slice(train)
+        self._query_views = None
         counts = count_ngrams(train, self.config.order, self.vocab_size)
         plan = self.estimate(counts, self.config)
         thresholds = parse_thresholds(self.config.prune, self.config.order)
@@ -116,6 +119,36 @@ class InterpolatedNgram(LanguageModel):
 
     def context_size(self) -> int:
         return self.config.order - 1
+
+    def query_start(self, first: int) -> tuple[int, ...]:
+        # state: ids of the n-grams ending at the last token, orders 1 .. N - 1
+        return (first,)[: self.config.order - 1]
+
+    def query(self, state: tuple[int, ...], word: int) -> tuple[float, tuple[int, ...]]:
+        """KenLM's query: extend the context's n-grams by `word` from order 2 up until one is
+        missing (the surviving set is closed under suffixes, so no longer one exists), take the
+        longest one's probability and the backoffs of the longer contexts it skipped."""
+        if self._query_views is None:
+            t = self.tables
+            self._query_views = (
+                [memoryview(p) for p in t.log_prob],
+                [memoryview(b) for b in t.log_backoff],
+                [None] + [lookup.get for lookup in t.lookups[1:]],
+                t.counts.radix,
+            )
+        log_prob, log_backoff, gets, radix = self._query_views
+        ids = [word]
+        for n in range(2, len(state) + 2):
+            found = gets[n - 1](state[n - 2] * radix + word)
+            if found < 0:
+                break
+            ids.append(found)
+        best = len(ids)
+        logp = 0.0  # summed in `score`'s order (longest context's backoff first): the same bits
+        for k in range(len(state), best - 1, -1):
+            logp += log_backoff[k - 1][state[k - 1]]
+        logp += log_prob[best - 1][ids[-1]]
+        return logp, tuple(ids[: self.config.order - 1])
 
     def export_arpa(self, path, itos: tuple[str, ...]):
         from .arpa import write_arpa

@@ -3,7 +3,9 @@
 Scoring looks up about one n-gram per order per token. Binary search (`searchsorted`) costs
 ~20 dependent, cache-missing reads per lookup on a PTB 5-gram table; linear probing at load
 factor <= 0.5 costs 1-3. Both insertion and lookup run as whole-array rounds: each round
-handles every key still probing, so there is no Python loop per key.
+handles every key still probing, so there is no Python loop per key. `get` is the one-key path
+of a decoder's query: the same probe sequence over memoryviews (a Python int per read, several
+times cheaper than indexing a numpy array for a scalar).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier
+_GOLDEN_INT, _MASK64 = int(_GOLDEN), (1 << 64) - 1  # the same hash on Python ints
 EMPTY = np.int64(-1)
 
 
@@ -34,6 +37,21 @@ class HashIndex:
             self.slot_values[s[won]] = pending[won]
             pending, s = pending[~won], s[~won]
             slots[pending] = (s + 1) & self.mask  # the slot is taken now: probe the next one
+        self._views = None
+
+    def get(self, key: int) -> int:
+        """Position of one key, -1 where absent (`lookup` for a single Python int)."""
+        if self._views is None:
+            self._views = (memoryview(self.slot_keys), memoryview(self.slot_values))
+        slot_keys, slot_values = self._views
+        slot = ((key * _GOLDEN_INT) & _MASK64) >> (64 - self.bits)
+        while True:
+            found = slot_keys[slot]
+            if found == key:
+                return slot_values[slot]
+            if found == -1:
+                return -1
+            slot = (slot + 1) & self.mask
 
     def _home(self, keys: np.ndarray) -> np.ndarray:
         hashed = keys.astype(np.uint64) * _GOLDEN

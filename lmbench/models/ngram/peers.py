@@ -91,6 +91,23 @@ class KenlmPeer(LanguageModel):
         ]
         return np.asarray(scores, dtype=np.float64) * LN10
 
+    def context_size(self) -> int:
+        return self.config.order - 1
+
+    def query_start(self, first: int):
+        state = self._kenlm.State()
+        if first == self.vocab_size:
+            self.lm.BeginSentenceWrite(state)
+        else:
+            self.lm.NullContextWrite(state)
+        return state
+
+    def query(self, state, word: int) -> tuple[float, object]:
+        """KenLM's own per-query path: `BaseScore` with its State (what a decoder calls)."""
+        out = self._kenlm.State()
+        score = self.lm.BaseScore(state, "</s>" if word == 0 else f"w{word}", out)
+        return score * LN10, out
+
     def next_log_probs(self, context: np.ndarray) -> np.ndarray:
         state, out = self._kenlm.State(), self._kenlm.State()
         tokens = [int(t) for t in context]
@@ -176,6 +193,12 @@ class NltkKneserNey(LanguageModel):
             tokens = seg.tolist()
             out.extend(self._score(tokens[i], tokens[:i]) for i in range(1, len(tokens)))
         return np.asarray(out, dtype=np.float64)
+
+    def context_size(self) -> int:
+        return self.config.order - 1
+
+    def query(self, state, word: int) -> tuple[float, object]:
+        return self._score(word, list(state)), (*state, word)[-max(self.config.order - 1, 1) :]
 
     def next_log_probs(self, context: np.ndarray) -> np.ndarray:
         history = [int(t) for t in context]
