@@ -23,10 +23,11 @@ def archived(out: Path) -> tuple[list[str], list[dict]]:
         return names, [json.loads(line) for line in lines]
 
 
-def test_the_environment_and_the_history_stage_at_tiny_budgets(mirror, tmp_path):
+def test_the_environment_and_the_history_stage_at_tiny_budgets(mirror, tmp_path, monkeypatch):
+    monkeypatch.setenv("LMBENCH_QUERIES", "300")  # the stage's children read it
     out, work = tmp_path / "out", tmp_path / "work"
     argv = [str(out), "--work", str(work), "--device", "cpu", "--tokens", "3000"]
-    argv += ["--stages", "0,1", "--data-dir", str(mirror)]
+    argv += ["--stages", "0,1", "--deadlines", "60,600,1,1", "--data-dir", str(mirror)]
     assert load_script().main(argv) == 0
     env = json.loads((out / "environment.json").read_text())
     assert env["calibration"]["matmul_gflops"] > 0 and env["machine"]["id"]

@@ -553,7 +553,7 @@ def test_runs_recorded_without_query_latency_take_a_later_measurement_of_the_sam
     by_model = {r["model"]: r for r in runs.records}
     assert by_model["kn5"]["query_us"] == 2.0 and by_model["kn5"]["query_remeasured"]
     assert by_model["lstm"]["query_us"] is None  # another machine's figure is not this run's
-    assert "µs/query (decoder)" in gap.gap_table(runs)
+    assert "µs/query (batch 1, median)" in gap.gap_table(runs)
 
 
 def test_brown_protocol_table_measures_each_difference_and_names_the_rest(tmp_path):
@@ -605,7 +605,7 @@ def test_era_costs_use_the_utilisation_of_the_nearest_paper_run_and_mark_lower_b
     ref = reference_dir(None)
     eras = cost.era_machines(hardware(ref), published(ref))
     k20 = next(sizes for name, _, _, sizes in eras if "K20" in name)
-    assert [paper.split(" (")[0] for *_, paper in k20] == [
+    assert [paper.rsplit(" (", 1)[0] for *_, paper in k20] == [
         "LSTM small (non-regularized)",
         "LSTM medium (dropout 0.5)",
         "LSTM large (dropout 0.65)",

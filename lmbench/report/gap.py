@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..measure import describe_machine
@@ -60,8 +61,10 @@ def gap_rows(runs: Runs) -> pd.DataFrame:
                 "peak_rss_mb": (group.mean("peak_rss_bytes") or 0) / MiB or None,
                 "size_mb": (group.mean("size_bytes") or 0) / MiB or None,
                 "size_ratio": ratio("size_bytes"),
-                "query_us": group.mean("query_us"),
-                "query_ratio": ratio("query_us"),
+                # a timing: the median over the config's runs, and its range
+                "query_us": group.median("query_us"),
+                "query_range": _range(group.values("query_us")),
+                "query_ratio": _ratio(group.median("query_us"), ref and ref.get("query_us")),
                 "time_to_kn5": _time_to_target(group),
                 "time_to_kn5_ratio": _ratio(
                     _mean_time_to_target(group), ref and ref.get("train_seconds")
@@ -70,6 +73,12 @@ def gap_rows(runs: Runs) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _range(values) -> str:
+    """`min-max` of a config's timings, 2 significant figures ("-" for one or none)."""
+    values = values[np.isfinite(values)]
+    return f"{values.min():.2g}-{values.max():.2g}" if values.size > 1 else "-"
 
 
 def _reached(group) -> list[float]:
@@ -125,7 +134,8 @@ def gap_table(runs: Runs) -> str:
                 "peak RSS MB": group["peak_rss_mb"],
                 "size MB": group["size_mb"],
                 "size / kn5": group["size_ratio"].map(times),
-                "µs/query (decoder)": group["query_us"],
+                "µs/query (batch 1, median)": group["query_us"],
+                "range": group["query_range"],
                 "query / kn5": group["query_ratio"].map(times),
                 "budget": group["budget"],
             }

@@ -173,6 +173,11 @@ class Group:
         values = self.values(key)
         return float(np.nanmean(values)) if np.isfinite(values).any() else None
 
+    def median(self, key: str) -> float | None:
+        """A timing's middle over the config's runs (a slow outlier moves a mean, not this)."""
+        values = self.values(key)
+        return float(np.nanmedian(values)) if np.isfinite(values).any() else None
+
     def spread(self, key: str = "test_ppl") -> str:
         """`n seeds, sd x, min-max` (or `deterministic`, `1 seed`)."""
         if self.deterministic:

@@ -174,8 +174,13 @@ def summary(runs: Runs, published: pd.DataFrame, hardware: pd.DataFrame) -> list
     queries = _query_costs(runs)
     if queries:
         lines += [
-            "A first-pass decoder's query (one word, context in, log-probability out, the "
-            "model's state carried; section 1's \"µs/query\"), each model at its budget:",
+            "One query as a first-pass decoder would ask it, at batch 1 (one word, context "
+            "in, log-probability out, the model's state carried, the neural models' full "
+            "softmax; section 1's \"µs/query\", the median over a config's runs). These time "
+            "this implementation: our kn5 query is pure Python, 4.3x KenLM's BaseScore on the "
+            "same model (results/peers/, `benchmarks/peer_kenlm.py --only queries`); the "
+            "neural ones are PyTorch eager on this CPU. Era systems batched or rescored "
+            "instead, and a mix costs its parts together:",
             "",
             *queries,
             "",
