@@ -21,10 +21,9 @@ from .reproduction import (
 from .runs import MIN_SEEDS, Runs
 
 
-def _gap_claims(runs: Runs) -> list[str]:
+def _gap_claims(rows: pd.DataFrame) -> list[str]:
     """One line per corpus and machine: kn5's perplexity, then each model that may claim
     something, better or worse than kn5 with its 95% interval, at its budget."""
-    rows = gap_rows(runs)
     if rows.empty:
         return []
     lines = []
@@ -59,10 +58,9 @@ def _gap_claims(runs: Runs) -> list[str]:
     return lines
 
 
-def _query_costs(runs: Runs) -> list[str]:
+def _query_costs(rows: pd.DataFrame) -> list[str]:
     """A decoder's query (one word, state carried) per family beside kn5's, on one machine:
     a timing, measured where the gap rows have it (no seed claim: speed does not vary by seed)."""
-    rows = gap_rows(runs)
     if rows.empty:
         return []
     rows = rows[(rows["device"] == "cpu") & rows["query_us"].notna()]
@@ -159,7 +157,8 @@ def _not_measured(runs: Runs, published: pd.DataFrame) -> list[str]:
 def summary(runs: Runs, published: pd.DataFrame, hardware: pd.DataFrame) -> list[str]:
     """The report's opening page, as Markdown lines."""
     lines = ["## Summary: what these runs support", ""]
-    gap = _gap_claims(runs)
+    rows = gap_rows(runs)  # bootstrap intervals: computed once for both lists
+    gap = _gap_claims(rows)
     lines += (
         [
             "Perplexity against kn5 on the same machine and data (test, mean over seeds; ratio to "
@@ -171,7 +170,7 @@ def summary(runs: Runs, published: pd.DataFrame, hardware: pd.DataFrame) -> list
         if gap
         else [f"_No gap runs yet ({', '.join(suites_feeding('gap'))})._", ""]
     )
-    queries = _query_costs(runs)
+    queries = _query_costs(rows)
     if queries:
         lines += [
             "One query as a first-pass decoder would ask it, at batch 1 (one word, context "
