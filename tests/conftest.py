@@ -1,6 +1,10 @@
 import os
 from pathlib import Path
 
+# Every run times a decoder's per-query path; 300 queries (not 10,000) keeps the suite quick.
+# Set before lmbench is imported: `lmbench.latency.QUERIES` reads it once.
+os.environ.setdefault("LMBENCH_QUERIES", "300")
+
 import numpy as np
 import pytest
 

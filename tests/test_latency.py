@@ -71,6 +71,27 @@ def test_neural_queries_equal_bulk_scoring(label, mode):
     assert result.max_abs_diff < 1e-4  # float32 arithmetic, different kernels and batching
 
 
+@pytest.mark.parametrize("label", ["lstm", "mlp", "transformer"])
+def test_a_query_state_is_a_value_a_decoder_can_branch_from(label):
+    """A decoder extends one hypothesis by several words: querying a state twice gives the
+    same answer, and the chain through one branch does not disturb the other."""
+    train = segments(tiny_text(0), "stream", 20)
+    model = build(label, 20, **NEURAL[label])
+    model.fit(train, Budget(epochs=1))
+    with model.querying():
+        state = model.query_start(2)
+        for word in (5, 7, 9, 11, 4, 6, 8, 3, 12, 14):  # past the Transformer's first stride
+            _, state = model.query(state, word)
+        first_a, after_a = model.query(state, 13)
+        first_b, after_b = model.query(state, 15)
+        again_a, _ = model.query(state, 13)
+        next_a, _ = model.query(after_a, 16)
+        _, _ = model.query(after_b, 17)
+        next_a_again, _ = model.query(after_a, 16)
+    assert first_a == again_a and first_a != first_b
+    assert next_a == next_a_again
+
+
 def test_queries_stop_at_the_requested_count_mid_segment():
     train = segments(tiny_text(0), "stream", 20)
     model = count_model("kn3", train)

@@ -8,7 +8,7 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from lmbench import measure
+from lmbench import latency, measure
 from lmbench.cli import main
 from lmbench.execute import execute, time_to_target
 from lmbench.models.base import Budget
@@ -211,7 +211,7 @@ def test_neural_run_records_every_measurement_and_samples_from_its_checkpoint(
     assert record["params"] > 0 and record["size_bytes"] == 4 * record["params"]
     assert record["eval_tokens"] == 82430 and record["latency_ms_per_token"] > 0
     query = record["extra"]["query"]  # a decoder's queries: timed and checked against bulk
-    assert record["query_us"] == query["us_per_query"] > 0 and query["queries"] == 10_000
+    assert record["query_us"] == query["us_per_query"] > 0 and query["queries"] == latency.QUERIES
     assert query["max_abs_diff_vs_bulk"] < 1e-4
     assert (out / record["checkpoint"]).is_file() and record["samples"]
     capsys.readouterr()

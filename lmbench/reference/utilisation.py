@@ -35,6 +35,12 @@ class PaperRun:
     epochs: float
     device: str  # a hardware.csv device prefix
     devices: int
+    ours: str | None = None  # the lmbench spec that is this run's own config and schedule
+
+    @property
+    def width(self) -> int:
+        """The hidden width: the inner dimension of its per-step matrix products."""
+        return int(self.sets["hidden"])
 
     def train_flops(self) -> float:
         return training_flops_per_token(self.spec, self.sets, self.vocab_size) * (
@@ -44,9 +50,9 @@ class PaperRun:
 
 PAPER_RUNS = (
     PaperRun("ptb", "LSTM small (non-regularized)", "lstm", {"hidden": "200"}, 10_000,
-             PTB_TRAIN_TOKENS, 13, "NVIDIA Tesla K20", 1),
+             PTB_TRAIN_TOKENS, 13, "NVIDIA Tesla K20", 1, "lstm-zaremba-small"),
     PaperRun("ptb", "LSTM medium (dropout 0.5)", "lstm", {"hidden": "650"}, 10_000,
-             PTB_TRAIN_TOKENS, 39, "NVIDIA Tesla K20", 1),
+             PTB_TRAIN_TOKENS, 39, "NVIDIA Tesla K20", 1, "lstm-zaremba-medium"),
     PaperRun("ptb", "LSTM large (dropout 0.65)", "lstm", {"hidden": "1500"}, 10_000,
              PTB_TRAIN_TOKENS, 55, "NVIDIA Tesla K20", 1),
     PaperRun("apnews", "MLP10 (mixed with trigram)", "mlp",
@@ -87,6 +93,7 @@ def derivations(published: pd.DataFrame, hardware: pd.DataFrame) -> pd.DataFrame
                 "paper run": f"{run.model} ({run.corpus})",
                 "training FLOPs": flops,
                 "FLOPs/token": flops / (run.tokens_per_epoch * run.epochs),
+                "width": run.width,
                 "reported time": time,
                 "devices": run.devices,
                 "low": flops / (span[1] * peak),
@@ -94,30 +101,62 @@ def derivations(published: pd.DataFrame, hardware: pd.DataFrame) -> pd.DataFrame
                 # "over 3 weeks": the time is a lower bound, so the fraction is an upper bound
                 "upper bound": bool(re.search(r"\b(over|more than|at least)\b", time.lower())),
                 "source": row["source"].iloc[0],
+                "ours": run.ours,
             }
         )
     return pd.DataFrame(rows)
 
 
-def era_utilisation(published: pd.DataFrame, hardware: pd.DataFrame) -> dict:
-    """Per machine: its papers' derivable runs, smallest first, as (training FLOPs per token,
-    low, high fraction of peak, whether the fraction is an upper bound, the paper run)."""
+@dataclass(frozen=True)
+class EraRun:
+    """A paper run's achieved fraction of its machine's peak, as the cost projections use it."""
+
+    width: int
+    low: float
+    high: float
+    upper_bound: bool  # its time was a lower bound ("over 3 weeks")
+    devices: int
+    paper: str  # "model (corpus)"
+    ours: str | None  # the lmbench spec that is this paper run's own config, if any
+
+
+def era_utilisation(published: pd.DataFrame, hardware: pd.DataFrame) -> dict[str, list[EraRun]]:
+    """Per machine: its papers' derivable runs, narrowest first."""
     table = derivations(published, hardware)
     return {
         device: [
-            (r["FLOPs/token"], r["low"], r["high"], r["upper bound"], r["paper run"])
-            for _, r in group.sort_values("FLOPs/token").iterrows()
+            EraRun(
+                int(r["width"]), r["low"], r["high"], bool(r["upper bound"]), int(r["devices"]),
+                r["paper run"], r["ours"],
+            )
+            for _, r in group.sort_values("width").iterrows()
         ]
         for device, group in table.groupby("device", sort=False)
-    }
+    }  # fmt: skip
+
+
+# Why a published row with hardware and a time gives no utilisation here (what is missing)
+NOT_DERIVABLE = {
+    ("brown", "MLP1"): "its '10-20 epochs' is a schedule, not a time",
+    ("brown", "RNNLM"): "'one CPU' names no CPU model: no peak to divide by",
+    ("ptb", "AWD-LSTM (finetuned)"): "the paper gives its inputs (3 layers 1150 wide, 500 "
+    "epochs), but its Quadro GP100 is not in hardware.csv: past the eras costed here",
+    ("wikitext2", "AWD-LSTM (finetuned)"): "as its PTB row (750 epochs), a Quadro GP100",
+    ("1bw", "LSTM-2048-512"): "its time is to a target perplexity (below 45), not a number of "
+    "tokens, and its sampled softmax is not among our FLOP formulas",
+    ("1bw", "BIG LSTM + CNN inputs"): "its character CNN inputs and sampled softmax are not "
+    "among our FLOP formulas",
+}
 
 
 def not_derivable(published: pd.DataFrame) -> list[str]:
-    """Published rows that give hardware and a time but not the inputs of a derivation."""
+    """Published rows that give hardware and a time but no derivation, each with what is
+    missing."""
     derived = {(run.corpus, run.model) for run in PAPER_RUNS}
     timed = published.dropna(subset=["hardware", "train_time"])
     return [
-        f"{r.model} ({r.corpus})"
+        f"{r.model} ({r.corpus}): "
+        + NOT_DERIVABLE.get((r.corpus, r.model), "architecture, tokens or epochs not all given")
         for r in timed.itertuples(index=False)
         if (r.corpus, r.model) not in derived
     ]

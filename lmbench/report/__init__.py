@@ -291,21 +291,27 @@ def render(
         "",
         "## 7. What this would have cost then",
         "",
-        "Each run's measured training FLOPs divided by the FLOP/s an earlier machine achieved: "
-        "its peak (`hardware.csv`) times the fraction of it the papers' own runs reached. That "
-        "fraction is derived, not assumed: each paper run's training FLOPs by our formulas "
+        "Each run's training FLOPs (counted by our formulas from its architecture and tokens, "
+        "not measured by a profiler) divided by the FLOP/s an earlier machine achieved: its "
+        "peak (`hardware.csv`) times the fraction of it the papers' own runs reached. That "
+        "fraction is derived, not assumed: each paper run's training FLOPs by the same formulas "
         "(its architecture, vocabulary, tokens and epochs) over its reported time and devices:",
         "",
         cost.utilisation_table(pub, hw),
         "",
-        "Published rows with a time but without the inputs of a derivation (architecture, "
-        "tokens or epochs not all given): "
-        + (", ".join(not_derivable(pub)) or "none")
-        + '. A time given as a lower bound ("over 3 weeks") makes its fraction an upper '
-        "bound, and a cost from it a lower bound (≥). Each of our runs is costed at the "
-        "fraction the paper run nearest to it in training FLOPs per token reached on that "
-        "machine (named in each cell): small matrices use less of a GPU. The peak column is "
-        "the unreachable best case.",
+        "Published rows with hardware and a time that give no fraction here: "
+        + ("; ".join(not_derivable(pub)) or "none")
+        + ". Each of our runs is costed at the fraction reached by the paper run on that "
+        "machine nearest to it in hidden width (named in each cell): how much of a machine a "
+        "run uses follows the shape of its matrix products (on the K20, 0.5-0.8% at width 200, "
+        "5.1% at 1500), not its FLOPs per token, which a large vocabulary's softmax inflates. "
+        "Our Transformer and MLP are costed at the K20's LSTM rate of their width, an "
+        "assumption: no paper run of theirs on a K20 gives one. A time given as a lower bound "
+        '("over 3 weeks") makes its fraction an upper bound; on one machine a cost from it is '
+        "a lower bound (≥). Bengio et al.'s AP News run used 40 Athlons: its fraction is per "
+        "CPU, and one CPU alone, with no communication, may do better, so its costs carry no "
+        "bound (~). The `lstm-zaremba-small` rows are the K20 calibration run itself: their K20 "
+        "time is the paper's by construction. The peak columns are the unreachable best case.",
         "",
         cost.cost_table(runs, hw, pub),
         "",

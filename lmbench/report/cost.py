@@ -7,7 +7,7 @@ import math
 import pandas as pd
 
 from ..records import is_full_data
-from ..reference.utilisation import derivations, era_utilisation
+from ..reference.utilisation import EraRun, derivations, era_utilisation
 from ..suites import COST, THROUGHPUT
 from .markdown import duration, table
 from .runs import (
@@ -48,12 +48,13 @@ def throughput_table(runs: Runs) -> str:
 
 
 def era_machines(hardware: pd.DataFrame, published: pd.DataFrame) -> list[tuple]:
-    """(name, year, peak FLOP/s, its papers' runs by size) of each machine whose papers' runs
-    give a derivable utilisation (`reference.utilisation.era_utilisation`)."""
+    """(name, year, peak FLOP/s, its papers' runs) of each machine whose papers' runs give a
+    derivable utilisation (`reference.utilisation.era_utilisation`)."""
     eras = []
-    for device, sizes in era_utilisation(published, hardware).items():
+    for device, paper_runs in era_utilisation(published, hardware).items():
         match = hardware[hardware["device"].str.startswith(device)]
-        eras.append((device, int(match["year"].iloc[0]), float(match["peak_flops"].iloc[0]), sizes))
+        year, peak = int(match["year"].iloc[0]), float(match["peak_flops"].iloc[0])
+        eras.append((device, year, peak, paper_runs))
     return eras
 
 
@@ -62,24 +63,52 @@ def share(low: float, high: float) -> str:
     return f"{low:.1%}" if math.isclose(low, high) else f"{low:.1%}-{high:.1%}"
 
 
-def nearest_size(flops_per_token: float, sizes: list) -> tuple:
-    """The paper run closest in training FLOPs per token (on a log scale): utilisation grows
-    with the size of the matrices (on a K20, 0.5-0.8% for a 200-unit LSTM, 5.1% for 1500), so
-    a run is costed at the fraction its own size class reached."""
-    return min(sizes, key=lambda size: abs(math.log(flops_per_token / size[0])))
+def model_width(run: dict) -> int | None:
+    """A neural run's hidden width (a Transformer's `width`, the others' `hidden`)."""
+    config = run.get("model_config") or {}
+    width = config.get("width") or config.get("hidden")
+    return int(width) if width else None
 
 
-def era_costs(train_flops: float, flops_per_token: float, eras: list) -> dict[str, str]:
-    """How long `train_flops` take on each era's machine at the fraction of peak its papers' run
-    of the nearest size reached ("≥": that run's time was a lower bound)."""
+def nearest_run(width: int | None, paper_runs: list[EraRun]) -> EraRun:
+    """The paper run closest in hidden width (on a log scale): how much of a machine a run
+    uses follows the shape of its matrix products (on a K20, 0.5-0.8% for a 200-unit LSTM,
+    5.1% for 1500), not its FLOPs per token, which a large vocabulary's softmax inflates."""
+    if not width:
+        return paper_runs[0]
+    return min(paper_runs, key=lambda paper: abs(math.log(width / paper.width)))
+
+
+def bound_mark(paper: EraRun) -> str:
+    """How a cost from this paper run's fraction reads. A time given as a lower bound makes its
+    fraction an upper bound and the cost a lower bound (≥), on the machine that ran it; spread
+    over several machines, it is a per-machine rate that one machine alone (no communication)
+    may beat, so neither bound holds (~)."""
+    if not paper.upper_bound:
+        return ""
+    return "≥ " if paper.devices == 1 else "~ "
+
+
+def era_cost(train_flops: float, peak: float, paper: EraRun, calibration: bool) -> str:
+    """How long `train_flops` take at the fraction of `peak` that `paper` reached."""
+    fast = duration(train_flops / (peak * paper.high))
+    slow = duration(train_flops / (peak * paper.low))
+    span = f"{bound_mark(paper)}{fast}" if paper.upper_bound or fast == slow else f"{fast} - {slow}"
+    per = f" per CPU of {paper.devices}" if paper.devices > 1 else ""
+    name = paper.paper.rsplit(" (", 1)[0]
+    if calibration:
+        return f"{span} ({share(paper.low, paper.high)}: the calibration run, {name} itself)"
+    return f"{span} ({share(paper.low, paper.high)}{per}, as {name})"
+
+
+def era_costs(train_flops: float, run: dict, eras: list) -> dict[str, str]:
+    """How long `train_flops` take on each era's machine at the fraction of peak its papers'
+    run of the nearest width reached."""
     costs = {}
-    for name, year, peak, sizes in eras:
-        _, low, high, bound, paper = nearest_size(flops_per_token, sizes)
-        fast, slow = duration(train_flops / (peak * high)), duration(train_flops / (peak * low))
-        # an upper-bound fraction gives a lower-bound time: its fast end
-        span = f"≥ {fast}" if bound else fast if fast == slow else f"{fast} - {slow}"
-        paper = paper.rsplit(" (", 1)[0]
-        costs[f"{year} {name}"] = f"{span} ({share(low, high)}, as {paper})"
+    for name, year, peak, paper_runs in eras:
+        paper = nearest_run(model_width(run), paper_runs)
+        calibration = paper.ours is not None and run.get("model") == paper.ours
+        costs[f"{year} {name}"] = era_cost(train_flops, peak, paper, calibration)
     return costs
 
 
@@ -93,13 +122,16 @@ def utilisation_table(published: pd.DataFrame, hardware: pd.DataFrame) -> str:
         **{
             "year": rows["year"].astype(str),  # not a quantity: no thousands separator
             "training FLOPs": rows["training FLOPs"].map(lambda f: f"{f:.3g}"),
+            "width": rows["width"].astype(str),
             "FLOPs/token": rows["FLOPs/token"].map(lambda f: f"{f:.3g}"),
             "of peak": [
-                ("≤ " if bound else "") + share(lo, hi)
-                for lo, hi, bound in zip(rows["low"], rows["high"], rows["upper bound"])
+                ("≤ " if bound else "") + share(lo, hi) + (" per device" if devices > 1 else "")
+                for lo, hi, bound, devices in zip(
+                    rows["low"], rows["high"], rows["upper bound"], rows["devices"]
+                )
             ],
         }
-    ).drop(columns=["low", "high", "upper bound"])
+    ).drop(columns=["low", "high", "upper bound", "ours"])
     return table(shown)
 
 
@@ -115,17 +147,17 @@ def cost_table(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) -> s
             "corpus": run["corpus"],
             "model": group.label,
             "budget": budget_label(run),
-            "training FLOPs": f"{train_flops:.3g}",
+            "training FLOPs (counted)": f"{train_flops:.3g}",
             **({"machine": machine_label(run)} if several_machines(chosen) else {}),
             "here (measured)": duration(group.mean("train_seconds")),
         }
         epoch_tokens = (run.get("extra") or {}).get("epoch_tokens")
-        row.update(era_costs(train_flops, run["flops_per_token"], eras))
-        for _, year, peak, sizes in eras:
+        row.update(era_costs(train_flops, run, eras))
+        for _, year, peak, paper_runs in eras:
             row[f"{year} at peak"] = duration(train_flops / peak)
             if epoch_tokens and year < 2010:
-                high = nearest_size(run["flops_per_token"], sizes)[2]
-                per_epoch = run["flops_per_token"] * epoch_tokens / (peak * high)
-                row[f"one epoch, {year}"] = f"≥ {duration(per_epoch)}"
+                paper = nearest_run(model_width(run), paper_runs)
+                per_epoch = run["flops_per_token"] * epoch_tokens / (peak * paper.high)
+                row[f"one epoch, {year}"] = f"{bound_mark(paper)}{duration(per_epoch)}"
         rows.append(row)
     return table(pd.DataFrame(rows))

@@ -24,7 +24,15 @@ from ..suites import FRONTIER
 from .cost import era_costs, era_machines
 from .figures import _save
 from .markdown import duration, table
-from .runs import MIN_SEEDS, Group, Runs, machine_label, ratio_interval, ratio_point
+from .runs import (
+    MIN_SEEDS,
+    Group,
+    Runs,
+    contention_note,
+    machine_label,
+    ratio_interval,
+    ratio_point,
+)
 from .schedules import mean_sd
 
 
@@ -175,10 +183,11 @@ def crossover_rows(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) 
             "epochs": f"{chosen['tokens'] / epoch:.2g}" if epoch else "-",
             "test ppl (seeds)": mean_sd(group),
             "/ kn5 [95% CI]": _ratio(group, target),
-            "training FLOPs": f"{chosen['flops']:.3g}" if chosen["flops"] else "-",
-            "here": f"{duration(chosen['seconds'])} ({machine_label(group.first)})",
-            **era_costs(chosen["flops"], group.first["flops_per_token"], eras),
-            "finding": _finding(point, best, cross, series),
+            "training FLOPs (counted)": f"{chosen['flops']:.3g}" if chosen["flops"] else "-",
+            "schedule": schedule_name(group.first),
+            "here": _here(chosen["seconds"], group),
+            **era_costs(chosen["flops"], group.first, eras),
+            "finding": _finding(point, best, cross, series, target["test_ppl"]),
         }
         rows.append(row)
     return rows
@@ -194,13 +203,33 @@ def _ratio(group: Group, target: dict) -> str:
     return f"{ratio:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
-def _finding(point, best, cross, series: pd.DataFrame) -> str:
+def schedule_name(run: dict) -> str:
+    """The learning-rate schedule a point's budget completed, e.g. `WSD (decay 20%)`."""
+    config = run.get("model_config") or {}
+    name = config.get("lr_schedule") or "-"
+    if name == "wsd":
+        return f"WSD (linear decay over the last {config.get('decay_fraction', 0.2):.0%})"
+    return name
+
+
+def _here(seconds: float, group: Group) -> str:
+    """Training seconds on the machine that ran them, flagged where its cores were shared."""
+    flag = contention_note(group.runs)
+    return f"{duration(seconds)} ({machine_label(group.first)}{'; ' + flag if flag else ''})"
+
+
+def _finding(point, best, cross, series: pd.DataFrame, kn5: float) -> str:
     """What the row may claim: only from >= MIN_SEEDS seeds at the crossing budget and the
     budget before it (or at the best point where none crosses)."""
     if cross is None:
+        gap = f"{best['test ppl'] / kn5 - 1:.1%} above kn5"
         if best["seeds"] < MIN_SEEDS:
-            return f"best point {best['tokens']:,} tokens has {best['seeds']} seed(s): no claim"
-        return f"does not reach kn5 within the measured budgets (best at {best['tokens']:,})"
+            seeds = f"{best['seeds']} seed(s)"
+            return f"best point {best['tokens']:,} tokens, {gap}, has {seeds}: no claim"
+        return (
+            f"does not reach kn5 within the measured budgets (best at {best['tokens']:,}, "
+            f"{gap})"
+        )
     before = series[series["tokens"] < cross]
     below = before.loc[before["tokens"].idxmax()] if not before.empty else None
     seeds = min(point["seeds"], below["seeds"] if below is not None else point["seeds"])

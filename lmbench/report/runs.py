@@ -253,6 +253,30 @@ def machine_label(record: dict) -> str:
     return f"{fingerprint.get('cpu')}, {fingerprint.get('cores')} cores [{fingerprint.get('id')}]"
 
 
+CONTENDED_LOAD = 0.5  # load average above the run's threads by this much: cores were shared
+
+
+def contention(record: dict) -> float | None:
+    """The highest 1- or 5-minute load average recorded at a run's start or end, where it
+    exceeds the run's threads by more than CONTENDED_LOAD: other work shared the cores, and
+    its seconds may be inflated (its perplexity is not affected). None otherwise, or where the
+    record has no load average."""
+    loads = (record.get("extra") or {}).get("load_average") or {}
+    seen = [value for key in ("start", "end") for value in (loads.get(key) or [])[:2]]
+    threads = record.get("threads") or 1
+    highest = max(seen, default=None)
+    return highest if highest is not None and highest > threads + CONTENDED_LOAD else None
+
+
+def contention_note(records: list[dict]) -> str:
+    """`contended (load 3.0 on 2 threads)` for the most contended of `records`, or ''."""
+    flagged = [(load, r) for r in records if (load := contention(r)) is not None]
+    if not flagged:
+        return ""
+    load, record = max(flagged, key=lambda pair: pair[0])
+    return f"contended (load {load:.1f} on {record.get('threads') or 1} threads)"
+
+
 def how_to_fill(section: str, device: str | None = None) -> str:
     """The command(s) that fill an empty section: its suites (those with a `device` run only,
     where given)."""

@@ -115,7 +115,7 @@ def _crossings(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) -> l
         where = row["crosses at"]
         where = where if where.startswith("not") else f"first below it at {where}"
         measured = (
-            f"{where} ({row['epochs']} epochs): test {row['test ppl (seeds)']}, "
+            f"{where} ({row['epochs']} epochs, {row['schedule']}): test {row['test ppl (seeds)']}, "
             f"/ kn5 {row['/ kn5 [95% CI]']}, {row['here']}"
         )
         claim = "no claim" not in row["finding"]

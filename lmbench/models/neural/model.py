@@ -115,19 +115,25 @@ class NeuralLM(LanguageModel):
         return self._scoring()
 
     def query_start(self, first: int):
-        net = self.net
-        if hasattr(net, "step"):  # a net with its own incremental path (the Transformer)
-            return net.initial_step_state(1, self.device), first
-        return net.initial_state(1, self.device, scoring=True), first
+        return self._step_state(), first
+
+    def _step_state(self):
+        """The net's state before a decoder's first token."""
+        return self.net.initial_state(1, self.device, scoring=True)
+
+    def _step(self, x: torch.Tensor, state):
+        """Logits after one new token (x [1, 1]) and the state after it: for the recurrent
+        nets and the MLP, one token at a time is their scoring path itself."""
+        return self.net(x, state)
 
     def query(self, state, word: int) -> tuple[float, object]:
         """One step of the net on the pending token (recurrent: the hidden state; Transformer:
-        its KV cache; MLP: its window; for the recurrent nets and the MLP, one token at a time
-        is their scoring path itself), then log p(word) from the full softmax."""
+        its KV cache; MLP: its window), then log p(word) from the full softmax."""
+        # a state is a value: a decoder may extend one hypothesis by several words, so nothing
+        # in it is updated in place (the pending token is a new tensor, the KV cache a new one)
         net_state, pending = state
         x = torch.tensor([[pending]], device=self.device)
-        step = getattr(self.net, "step", self.net)
-        logits, net_state = step(x, net_state)
+        logits, net_state = self._step(x, net_state)
         logp = F.log_softmax(logits[0, -1].float(), dim=-1)[word].item()
         return logp, (net_state, word)
 
@@ -182,3 +188,9 @@ class GRU(Elman):
 class Transformer(NeuralLM):
     family = "transformer"
     net_class = GPT
+
+    def _step_state(self):
+        return self.net.initial_step_state(1, self.device)
+
+    def _step(self, x: torch.Tensor, state):  # its KV cache, not the strided window
+        return self.net.step(x, state)
