@@ -17,7 +17,7 @@ from . import interrupt, measure
 from .corpora import load_corpus
 from .errors import DiskFull, SkipRun, is_disk_full_error
 from .evaluate import evaluate
-from .hostlock import load_average
+from .hostload import LoadWatch, load_average
 from .latency import TOLERANCE, query_latency
 from .models.neural.schedule import branch_point
 from .plan import PlannedRun
@@ -174,10 +174,11 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
     # the machine's load around the timed phase: a busy host shows in the record
     record.extra["load_average"] = {"start": load_average()}
     branching = branch_options(run, record, out_dir)
-    watch.start()
-    report = model.fit(train, run.budget, on_eval, **branching)
-    total = watch.stop()
-    record.extra["load_average"]["end"] = load_average()
+    with LoadWatch() as load:
+        watch.start()
+        report = model.fit(train, run.budget, on_eval, **branching)
+        total = watch.stop()
+    record.extra["load_average"] |= {"end": load_average(), "peak_1min": load.peak}
     record.train_seconds = total - sum(p["eval_seconds"] for p in record.curve)
     trunk_seconds = report.notes.get("resumed_train_seconds")
     if trunk_seconds is not None:  # a branch costs its trunk's seconds up to the branch point

@@ -235,11 +235,3 @@ def folder_lock(out_dir: Path | str, note: Note = _stderr) -> Iterator[Holder]:
     out_dir.mkdir(parents=True, exist_ok=True)
     with _locked(out_dir / FOLDER_LOCK_NAME, out_dir, acquire, note) as me:
         yield me
-
-
-def load_average() -> list[float] | None:
-    """The 1, 5 and 15-minute load averages (None where the OS has none)."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except (OSError, AttributeError):
-        return None

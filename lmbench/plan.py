@@ -25,7 +25,14 @@ from .records import config_hash
 from .settings import coerce
 
 DEVICES = ("cpu", "cuda", "auto")
-VOCAB_SETTINGS = {"min_count": int | None, "max_size": int | None}
+# Corpus settings (`--set vocab.min_count=3`, `--set text.sentence_ends=false`): how the text
+# becomes token ids, passed to `load_corpus` by their names after the prefix
+CORPUS_SETTINGS = {
+    "vocab.min_count": int | None,
+    "vocab.max_size": int | None,
+    "text.sentence_ends": bool,  # false: no <eos> but each split's last (an analysis variant)
+    "text.test_words": int | None,  # brown: the test split's size in words, taken from valid
+}
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,7 @@ class PlannedRun:
     spec: RunSpec
     suite: str
     model: ResolvedModel
-    vocab: dict  # {min_count, max_size} overrides (None: the corpus default)
+    vocab: dict  # corpus settings given (CORPUS_SETTINGS, by name): vocabulary and text
     device: str  # resolved: cpu or cuda
     threads: int
     budget: Budget
@@ -138,18 +145,28 @@ def plan(spec: RunSpec, suite: str = "adhoc", data_dir=None) -> PlannedRun:
     check_corpus_name(spec.corpus)
     if spec.mode not in MODES:
         raise UsageError(f"unknown mode {spec.mode!r}; choose one of {', '.join(MODES)}")
-    vocab_sets = {
-        k.removeprefix("vocab."): v for k, v in spec.sets.items() if k.startswith("vocab.")
-    }
-    model_sets = {k: v for k, v in spec.sets.items() if not k.startswith("vocab.")}
-    unknown = set(vocab_sets) - set(VOCAB_SETTINGS)
+    prefixes = tuple({key.split(".")[0] + "." for key in CORPUS_SETTINGS})
+    corpus_sets = {k: v for k, v in spec.sets.items() if k.startswith(prefixes)}
+    model_sets = {k: v for k, v in spec.sets.items() if not k.startswith(prefixes)}
+    unknown = set(corpus_sets) - set(CORPUS_SETTINGS)
     if unknown:
         raise UsageError(
-            f"unknown setting vocab.{sorted(unknown)[0]}; valid: vocab.min_count, vocab.max_size"
+            f"unknown setting {sorted(unknown)[0]}; valid: {', '.join(CORPUS_SETTINGS)}"
         )
-    vocab = {k: coerce(v, VOCAB_SETTINGS[k], f"vocab.{k}") for k, v in vocab_sets.items()}
+    vocab = {
+        key.split(".", 1)[1]: coerce(value, CORPUS_SETTINGS[key], key)
+        for key, value in corpus_sets.items()
+    }
     if (vocab.get("min_count") or 1) < 1 or (vocab.get("max_size") or 3) < 3:
         raise UsageError("vocab.min_count must be >= 1 and vocab.max_size >= 3")
+    if vocab.get("sentence_ends") is True:
+        del vocab["sentence_ends"]  # the default: the same run as without the setting
+    if (vocab.get("test_words") or 1) < 1:
+        raise UsageError("text.test_words must be >= 1")
+    if vocab.get("sentence_ends") is False and spec.mode != "stream":
+        raise UsageError("text.sentence_ends=false makes each split one line: use --mode stream")
+    if vocab.get("test_words") is not None and spec.corpus != "brown":
+        raise UsageError("text.test_words applies to brown (its word-stream cuts) only")
     model = resolve(spec.model, model_sets)
     device = _resolve_device(spec.device, model, strict=suite == "adhoc")
     if spec.budget_seconds is not None and spec.budget_seconds <= 0:

@@ -4,7 +4,7 @@ import pytest
 
 from lmbench.corpora import describe, load_corpus
 from lmbench.corpora.readers import cut_word_stream, read_lines
-from lmbench.errors import DataError
+from lmbench.errors import DataError, UsageError
 from lmbench.vocab import Vocab
 
 from .conftest import write_corpus
@@ -33,6 +33,42 @@ def test_brown_follows_bengio_cuts(mirror):
     # vocabulary: train words seen more than 3 times, plus <unk> and <eos>
     assert corpus.vocab.size == 14_115
     assert describe(corpus)["splits"]["test"]["oov_rate"] > 0
+
+
+def test_brown_analysis_variants_paper_test_size_and_no_sentence_ends(mirror):
+    """Bengio et al.'s protocol where a setting can reach it: 181,041 test words (taken from
+    the end of valid) and sentence ends with no special status (one <eos> per split)."""
+    paper_test = load_corpus("brown", mirror, test_words=181_041)
+    words = [paper_test.splits[s].words for s in ("train", "valid", "test")]
+    assert words == [800_000, 180_151, 181_041]
+    plain = load_corpus("brown", mirror, sentence_ends=False)
+    assert [plain.splits[s].words for s in ("train", "valid", "test")] == [
+        800_000,
+        200_000,
+        161_192,
+    ]
+    assert all(plain.splits[s].eos_positions.size == 1 for s in ("train", "valid", "test"))
+    assert plain.vocab == load_corpus("brown", mirror).vocab  # the same words: the same vocabulary
+    with pytest.raises(DataError, match="choose 1 to 361,191"):
+        load_corpus("brown", mirror, test_words=361_192)  # all but train: no valid left
+    with pytest.raises(DataError, match="applies to brown"):
+        load_corpus("ptb", mirror, test_words=1000)
+
+
+def test_text_settings_are_checked_when_a_run_is_planned(mirror):
+    from lmbench.plan import RunSpec, plan
+
+    base = plan(RunSpec("brown", "kn5"), data_dir=mirror)
+    same = plan(RunSpec("brown", "kn5", {"text.sentence_ends": "true"}), data_dir=mirror)
+    assert same.config_hash == base.config_hash  # the default is the run without the setting
+    plain = plan(RunSpec("brown", "kn5", {"text.sentence_ends": "no"}), data_dir=mirror)
+    assert plain.vocab == {"sentence_ends": False} and plain.config_hash != base.config_hash
+    with pytest.raises(UsageError, match="use --mode stream"):
+        plan(RunSpec("brown", "kn5", {"text.sentence_ends": "false"}, mode="sentence"))
+    with pytest.raises(UsageError, match="brown"):
+        plan(RunSpec("ptb", "kn5", {"text.test_words": "5000"}), data_dir=mirror)
+    with pytest.raises(UsageError, match="unknown setting text.words"):
+        plan(RunSpec("brown", "kn5", {"text.words": "5"}), data_dir=mirror)
 
 
 def test_corpus_checksum_mismatch_names_the_file(tmp_path):

@@ -137,8 +137,23 @@ def test_a_record_keeps_the_load_average_around_its_training(tiny_corpus, tmp_pa
     assert main(["run", "--corpus", str(tiny_corpus), "--model", "add1-2", "--out", str(out)]) == 0
     [record] = read_records(out / "runs.jsonl")
     load = record["extra"]["load_average"]
-    assert set(load) == {"start", "end"}
-    assert all(len(load[k]) == 3 and min(load[k]) >= 0 for k in load)
+    assert set(load) == {"start", "end", "peak_1min"}
+    assert all(len(load[k]) == 3 and min(load[k]) >= 0 for k in ("start", "end"))
+    assert load["peak_1min"] >= 0
+
+
+def test_the_load_watch_keeps_the_highest_load_sampled_during_a_run(monkeypatch):
+    """A contended stretch in the middle of a long run shows in its record, not only at its
+    start and end."""
+    import time
+
+    from lmbench import hostload
+
+    loads = iter([[0.5, 0.5, 0.5], [3.5, 1.0, 0.6], [1.0, 1.0, 0.6]] + [[0.7, 0.9, 0.6]] * 1000)
+    monkeypatch.setattr(hostload, "load_average", lambda: next(loads))
+    with hostload.LoadWatch(every=0.01) as watch:
+        time.sleep(0.2)
+    assert watch.peak == 3.5
 
 
 def test_a_full_disk_does_not_stop_the_lock(holder, tmp_path, monkeypatch):

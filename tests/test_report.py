@@ -562,28 +562,27 @@ def test_brown_protocol_table_measures_each_difference_and_names_the_rest(tmp_pa
     rng = np.random.default_rng(7)
     pub = published(reference_dir(None))
     kn5 = {"corpus": "brown", "suite": "reproduce", "vocab_size": 14115}
-    _record(
-        tmp_path,
-        "kn5",
-        "ngram",
-        145.83,
-        rng,
-        tag="a",
-        extra={"test_ppl_eos_excluded": 160.0},
-        **kn5,
-    )
+    _record(tmp_path, "kn5", "ngram", 145.83, rng, tag="a", **kn5)
     runs = Runs.load(tmp_path)
     text = brown.protocol_table(runs, pub)
-    assert "145.83" in text and "160.00" in text and "not run yet" in text
+    assert "145.83" in text and "not run yet" in text
     assert "Not every difference is measured yet" in text
-    wide = {"vocab": {"min_count": 3, "max_size": 16383}, "test_ppl_eos_excluded": 200.0}
-    _record(
-        tmp_path, "kn5", "ngram", 180.0, rng, tag="b", extra=wide, **{**kn5, "vocab_size": 16383}
-    )
+    variants = {  # each difference alone, then all three: what the reproduce suite runs
+        "b": ({"min_count": 3, "max_size": 16383}, 156.0),
+        "c": ({"sentence_ends": False}, 199.0),
+        "d": ({"test_words": 181041}, 150.0),
+        "e": ({"min_count": 3, "max_size": 16383, "sentence_ends": False, "test_words": 181041},
+              214.0),
+    }  # fmt: skip
+    for tag, (vocab, ppl) in variants.items():
+        _record(tmp_path, "kn5", "ngram", ppl, rng, tag=tag, extra={"vocab": vocab}, **kn5)
     runs = Runs.load(tmp_path)
     text = brown.protocol_table(runs, pub)
-    assert "200.00" in text and f"{321 / 200:.2f} remains unexplained" in text
-    # the vocabulary variant answers no published row: the reproduction table keeps ours
+    for _, ppl in variants.values():
+        assert f"{ppl:.2f}" in text
+    assert "text.sentence_ends=false" in text and "text.test_words=181041" in text
+    assert f"{321 / 214:.2f} remains unexplained" in text and "not run yet" not in text
+    # the variants answer no published row: the reproduction table keeps ours
     assert reproduction.our_match(runs, "brown", "kn5", "stream").first[
         "test_ppl"
     ] == pytest.approx(145.83, rel=1e-3)
@@ -634,3 +633,18 @@ def test_published_rows_without_a_derivation_say_what_is_missing():
     reasons = dict(item.split(": ", 1) for item in not_derivable(published(reference_dir(None))))
     assert "schedule, not a time" in reasons["MLP1 (brown)"]
     assert "GP100" in reasons["AWD-LSTM (finetuned) (ptb)"]
+
+
+def test_runs_whose_cores_were_shared_are_flagged_by_their_load_average():
+    from lmbench.report.runs import contention, contention_note
+
+    quiet = {"threads": 2, "extra": {"load_average": {"start": [1.9, 2.1, 2.0], "end": [2.0]}}}
+    busy_end = {"threads": 2, "extra": {"load_average": {"start": [1.4, 1.3], "end": [2.1, 3.0]}}}
+    busy_mid = {
+        "threads": 2,
+        "extra": {"load_average": {"start": [1.0], "end": [2.0], "peak_1min": 3.6}},
+    }
+    assert contention(quiet) is None and contention({"threads": 2}) is None
+    assert contention(busy_end) == 3.0 and contention(busy_mid) == 3.6
+    assert contention_note([quiet, busy_end, busy_mid]) == "contended (load 3.6 on 2 threads)"
+    assert contention_note([quiet]) == ""

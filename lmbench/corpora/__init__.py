@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import DataError, UsageError
 from ..protocol import Segments, make_segments
-from ..vocab import Vocab
+from ..vocab import Tokens, Vocab
 from .fetch import DATA_ENV, Located, digest, locate
 from .readers import brown_lines, read_tokens
 from .specs import CORPORA, CorpusSpec
@@ -104,13 +104,24 @@ def load_corpus(
     min_count: int | None = None,
     max_size: int | None = None,
     download: bool = True,
+    sentence_ends: bool = True,
+    test_words: int | None = None,
 ) -> Corpus:
+    """A corpus's splits and vocabulary. Analysis variants (`text.*` settings): without
+    `sentence_ends` each split is one line, so the only <eos> is the split's last (sentence
+    ends get no special status, as in Bengio et al. 2003); `test_words` (Brown) cuts the word
+    stream so that test has that many words, taken from the end of valid."""
     files = locate_files(name, data_dir, download)
     spec: CorpusSpec | None = CORPORA.get(name)
+    if test_words is not None and (spec is None or spec.reader != "brown"):
+        raise DataError(f"text.test_words applies to brown's word-stream cuts, not to {name}")
     if spec is not None and spec.reader == "brown":
-        lines = brown_lines(files["archive"].path)
+        lines = brown_lines(files["archive"].path, test_words)
     else:
         lines = {split: read_tokens(files[split].path) for split in SPLITS}
+    if not sentence_ends:
+        lines = {split: Tokens(tokens.words, np.array([len(tokens.words)], dtype=np.int64))
+                 for split, tokens in lines.items()}  # fmt: skip
     for split, tokens in lines.items():
         if not tokens.words:
             raise DataError(f"{name}: split {split!r} is empty")
@@ -119,6 +130,8 @@ def load_corpus(
         "max_size": max_size,
     }
     vocab = Vocab.build(lines["train"], **settings)
+    if not sentence_ends or test_words is not None:
+        settings |= {"sentence_ends": sentence_ends, "test_words": test_words}
     splits = {}
     for split in SPLITS:
         ids, eos_positions, oov = vocab.encode(lines[split])

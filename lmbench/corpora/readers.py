@@ -69,8 +69,9 @@ def read_tokens(path: Path) -> Tokens:
     return Tokens(words, lengths.astype(np.int64))
 
 
-def brown_lines(zip_path: Path) -> dict[str, Tokens]:
-    """Bengio et al.'s split of the Brown word stream, read with NLTK's own reader."""
+def brown_lines(zip_path: Path, test_words: int | None = None) -> dict[str, Tokens]:
+    """Bengio et al.'s split of the Brown word stream, read with NLTK's own reader; with
+    `test_words`, valid ends where a test of that many words begins."""
     import nltk.data
     from nltk.corpus.reader import CategorizedTaggedCorpusReader
     from nltk.data import ZipFilePathPointer
@@ -86,7 +87,17 @@ def brown_lines(zip_path: Path) -> dict[str, Tokens]:
         tagset="brown",
         encoding="ascii",
     )
-    splits = cut_word_stream(list(reader.sents()), BROWN_CUTS)
+    sentences = list(reader.sents())
+    cuts = BROWN_CUTS
+    if test_words is not None:
+        total = sum(map(len, sentences))
+        if not 0 < test_words < total - cuts[0]:
+            raise DataError(
+                f"text.test_words={test_words}: brown has {total:,} words and train takes the "
+                f"first {cuts[0]:,}; choose 1 to {total - cuts[0] - 1:,}"
+            )
+        cuts = (cuts[0], total - test_words)
+    splits = cut_word_stream(sentences, cuts)
     return {split: Tokens.from_lines(lines) for split, lines in splits.items()}
 
 

@@ -5,19 +5,29 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..suites import BROWN_PAPER_VOCAB, REPRODUCTION
+from ..plan import CORPUS_SETTINGS
+from ..settings import coerce
+from ..suites import (
+    BROWN_NO_EOS,
+    BROWN_PAPER_PROTOCOL,
+    BROWN_PAPER_TEST,
+    BROWN_PAPER_VOCAB,
+    REPRODUCTION,
+)
 from .markdown import table
 from .reproduction import our_match
 from .runs import Runs
 
 PAPER_ROW = "KN back-off 5-gram"
 PAPER_TEST_WORDS = 181_041  # Bengio et al. 2003, section 4.1
-WITHOUT_EOS = "test_ppl_eos_excluded"
+NLTK_TEST_WORDS = 161_192  # ours: NLTK's 1,161,192 words less the first 1,000,000 (specs.BROWN)
 
 
-def _paper_vocab_run(runs: Runs) -> dict | None:
-    """The newest Brown kn5 run at the paper's vocabulary size (the reproduce suite's)."""
-    wanted = {k.split(".", 1)[1]: int(v) for k, v in BROWN_PAPER_VOCAB.items()}
+def _variant_run(runs: Runs, sets: dict) -> dict | None:
+    """The newest Brown kn5 run of the reproduce suite made with exactly these corpus
+    settings (`--set` keys, as the suite gives them)."""
+    wanted = {key.split(".", 1)[1]: coerce(value, CORPUS_SETTINGS[key], key)
+              for key, value in sets.items()}  # fmt: skip
     found = [
         r
         for r in runs.ok(REPRODUCTION)
@@ -34,13 +44,18 @@ def protocol_table(runs: Runs, published: pd.DataFrame) -> str:
         return ""
     target = float(paper.test_ppl.iloc[0])
     base = ours.first
-    vocab = _paper_vocab_run(runs)
-    rerun = "not measured: this run predates the figure (`lmbench run --suite reproduce`)"
+    missing = "not run yet: `lmbench run --suite reproduce --resume`"
 
-    def row(difference: str, how: str, ppl: float | None, missing: str = rerun) -> dict:
+    def row(difference: str, sets: dict | None) -> dict:
+        run = base if sets is None else _variant_run(runs, sets)
+        ppl = run and run["test_ppl"]
+        how = "the reproduce suite's kn5" + (
+            " with `" + " ".join(f"{k}={v}" for k, v in sets.items()) + "`" if sets else ""
+        )
         return {
             "difference from the paper": difference,
             "measured by": how if ppl else missing,
+            "test tokens": f"{run['eval_tokens']:,}" if ppl else None,
             "our kn5 test ppl": ppl,
             "/ as run": ppl / base["test_ppl"] if ppl else None,
             f"paper ({target:.0f}) / ours": target / ppl if ppl else None,
@@ -48,36 +63,32 @@ def protocol_table(runs: Runs, published: pd.DataFrame) -> str:
 
     rows = [
         row(
-            f"none: our protocol (|V| = {base['vocab_size']:,}, <eos> predicted, "
-            f"{base['eval_tokens']:,} test tokens)",
-            f"the {base.get('suite')} suite's kn5",
-            base["test_ppl"],
+            f"none: our protocol (|V| = {base['vocab_size']:,}, an <eos> predicted at each "
+            "sentence end, n-grams stop at it)",
+            None,
         ),
         row(
-            "<eos> not predicted (the paper gives sentence ends no special status)",
-            "approximated: the same scores averaged over the word tokens only (the model still "
-            "gives <eos> its probability mass)",
-            (base.get("extra") or {}).get(WITHOUT_EOS),
+            "no sentence ends: the word stream alone (the paper gives sentence ends no special "
+            "status; each split keeps one <eos>, its last token)",
+            BROWN_NO_EOS,
         ),
         row(
-            f"the paper's |V| = 16,383 (ours: {base['vocab_size']:,}): its size, not its "
-            "rule (frequency <= 3 merged gives us the smaller one)",
-            "kn5 with `vocab.min_count=3 vocab.max_size=16383`",
-            vocab and vocab["test_ppl"],
-            "not run yet: `lmbench run --suite reproduce`",
+            f"the paper's |V| = 16,383 (ours: {base['vocab_size']:,}): its size, not its rule "
+            "(frequency <= 3 merged gives us the smaller one)",
+            BROWN_PAPER_VOCAB,
         ),
         row(
-            "both",
-            "that run's word tokens only",
-            vocab and (vocab.get("extra") or {}).get(WITHOUT_EOS),
-            "not run yet: `lmbench run --suite reproduce`",
+            f"the paper's test size, {PAPER_TEST_WORDS:,} words (ours {NLTK_TEST_WORDS:,}): the "
+            f"last {PAPER_TEST_WORDS - NLTK_TEST_WORDS:,} words of valid moved to test",
+            BROWN_PAPER_TEST,
         ),
+        row("all three", BROWN_PAPER_PROTOCOL),
     ]
-    both = rows[-1]["our kn5 test ppl"]
-    if both:
+    every = rows[-1]["our kn5 test ppl"]
+    if every:
         together = (
-            f"Both measured differences together bring ours to {both:.2f}; a factor of "
-            f"{target / both:.2f} remains unexplained."
+            f"The three measured differences together bring ours to {every:.2f}; a factor of "
+            f"{target / every:.2f} remains unexplained."
         )
     else:
         together = "Not every difference is measured yet (see the table)."
@@ -86,17 +97,16 @@ def protocol_table(runs: Runs, published: pd.DataFrame) -> str:
         "",
         f"Their KN back-off 5-gram scores {target:.0f} on Brown's test set; ours "
         f"{base['test_ppl']:.2f} on a nominally identical split (the first 800,000 words "
-        "train, the next 200,000 valid, the rest test). Each difference we can reproduce, "
-        "measured by a run or approximated as its row says (kn5 is deterministic: one run "
-        "each):",
+        "train, the next 200,000 valid, the rest test). Each difference we can reproduce is "
+        "measured by a kn5 run that changes it alone (kn5 is deterministic: one run each):",
         "",
         table(pd.DataFrame(rows)),
         "",
-        f"{together} Not measured: the test text (ours "
-        f"{base['eval_tokens']:,} tokens with <eos>, the paper's {PAPER_TEST_WORDS:,} words in "
-        "the same corpus: its tokenization splits about 20,000 more words, so its word stream "
-        "and its cuts differ from NLTK's), and its smoothing software (SRILM's modified KN; "
-        "ours is checked against lmplz's own ARPA files on a PTB slice in the tests). We do "
-        "not know which of these accounts for the rest.",
+        f"{together} Not measured: the test text itself (the paper's stream has 1,181,041 "
+        "words in the same corpus, NLTK's 1,161,192: its tokenization splits about 20,000 "
+        "more words, so its word stream and its cuts differ from ours, which no setting here "
+        "reproduces), and its smoothing software (SRILM's modified KN; ours is checked "
+        "against lmplz's own ARPA files on a PTB slice in the tests). We do not know which of "
+        "these accounts for the rest.",
     ]
     return "\n".join(lines)

@@ -257,12 +257,14 @@ CONTENDED_LOAD = 0.5  # load average above the run's threads by this much: cores
 
 
 def contention(record: dict) -> float | None:
-    """The highest 1- or 5-minute load average recorded at a run's start or end, where it
-    exceeds the run's threads by more than CONTENDED_LOAD: other work shared the cores, and
-    its seconds may be inflated (its perplexity is not affected). None otherwise, or where the
-    record has no load average."""
+    """The highest load average a run recorded (1 or 5-minute, at its start or end, and the
+    1-minute peak sampled during training where recorded), where it exceeds the run's threads
+    by more than CONTENDED_LOAD: other work shared the cores, and its seconds may be inflated
+    (its perplexity is not affected). None otherwise, or where the record has none."""
     loads = (record.get("extra") or {}).get("load_average") or {}
     seen = [value for key in ("start", "end") for value in (loads.get(key) or [])[:2]]
+    if loads.get("peak_1min") is not None:
+        seen.append(loads["peak_1min"])
     threads = record.get("threads") or 1
     highest = max(seen, default=None)
     return highest if highest is not None and highest > threads + CONTENDED_LOAD else None
