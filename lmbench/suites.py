@@ -132,7 +132,12 @@ _register(
             RunSpec("brown", "kn5"),
             *(
                 RunSpec("brown", "kn5", sets)
-                for sets in (BROWN_PAPER_VOCAB, BROWN_NO_EOS, BROWN_PAPER_TEST, BROWN_PAPER_PROTOCOL)
+                for sets in (
+                    BROWN_PAPER_VOCAB,
+                    BROWN_NO_EOS,
+                    BROWN_PAPER_TEST,
+                    BROWN_PAPER_PROTOCOL,
+                )
             ),
             *(
                 RunSpec("brown", model, BROWN_EARLY_STOP, budget_epochs=20)

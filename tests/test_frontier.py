@@ -105,7 +105,9 @@ def test_frontier_quick_end_to_end_gives_three_seeds_where_it_matters(tmp_path):
         runs, hardware(reference_dir()), published(reference_dir())
     )
     assert row["crosses at"] == "not within 16,000 tokens"
-    assert row["finding"].startswith("does not reach kn5") and "e+" in row["training FLOPs (counted)"]
+    assert (
+        row["finding"].startswith("does not reach kn5") and "e+" in row["training FLOPs (counted)"]
+    )
     # rerun: everything kept, the follow-up included
     assert main(["run", "--suite", "frontier-quick", "--out", str(out), "--resume"]) == 0
     assert len((out / "runs.jsonl").read_text().splitlines()) == len(records)

@@ -226,10 +226,7 @@ def _finding(point, best, cross, series: pd.DataFrame, kn5: float) -> str:
         if best["seeds"] < MIN_SEEDS:
             seeds = f"{best['seeds']} seed(s)"
             return f"best point {best['tokens']:,} tokens, {gap}, has {seeds}: no claim"
-        return (
-            f"does not reach kn5 within the measured budgets (best at {best['tokens']:,}, "
-            f"{gap})"
-        )
+        return f"does not reach kn5 within the measured budgets (best at {best['tokens']:,}, {gap})"
     before = series[series["tokens"] < cross]
     below = before.loc[before["tokens"].idxmax()] if not before.empty else None
     seeds = min(point["seeds"], below["seeds"] if below is not None else point["seeds"])
