@@ -9,7 +9,10 @@ micro-benchmarks (this tree's `benchmarks/`, pytest-benchmark JSON, against that
 package, as `compare_commits.py` does) into `OUT/<fingerprint>/<commit>/`. Commits are measured
 in an interleaved order (first, last, middle, ...) so a drift in the machine's speed over the
 hours of a backfill does not read as a trend across commits. `lmbench report --tracking OUT`
-draws the trends and names the steps (`lmbench.tracking`).
+draws the trends and names the steps (`lmbench.tracking`). Every measured commit is also stored
+in asv's results (`results/asv/`, `benchmarks/asv_benchmarks/tracked.py`): `asv publish` then builds asv's
+per-commit graphs of the same values. Steps are lmbench's rule, not asv's: asv's step detection
+fits a slow drift as one flat segment (README, "Tracking across commits").
 """
 
 from __future__ import annotations
@@ -88,10 +91,35 @@ def measure(commit: str, folder: Path, tmp: Path) -> None:
     )
 
 
+def to_asv(folder: Path, machine: str) -> None:
+    """Store a measured commit's values in asv's results: `asv run` over `benchmarks/asv_benchmarks`
+    with the commit's hash set, in this environment (nothing timed, nothing rebuilt)."""
+    commit = json.loads((folder / COMMIT_FILE).read_text())["commit"]
+    env = dict(os.environ, LMBENCH_TRACKING_COMMIT=str(folder.resolve()))
+    asv = [sys.executable, "-m", "asv"]
+    for args in (
+        ["machine", "--yes", "--machine", machine],
+        ["run", "--python=same", "--machine", machine, "--set-commit-hash", commit],
+    ):
+        subprocess.run(asv + args, cwd=HEAD, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def export_to_asv(root: Path, asv_results: Path) -> int:
+    """Every measured commit of `root` (one fingerprint) not yet in asv's results; how many."""
+    machine, done = root.name, 0
+    for meta in sorted(root.glob(f"*/{COMMIT_FILE}")):
+        commit = json.loads(meta.read_text())["commit"]
+        if not list((asv_results / machine).glob(f"{commit[:8]}-*.json")):
+            to_asv(meta.parent, machine)
+            done += 1
+    return done
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("revs", nargs="+", help="commits or ranges (a..b)")
     parser.add_argument("--out", default=str(HEAD / "results" / "tracking"))
+    parser.add_argument("--no-asv", action="store_true", help="do not store in asv's results")
     args = parser.parse_args(argv)
     machine = machine_fingerprint()["id"]
     root = Path(args.out) / machine
@@ -105,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
             folder.mkdir(parents=True)
             print(f"[{n}/{len(todo)}] {commit[:10]} {git('show', '-s', '--format=%s', commit)}")
             measure(commit, folder, Path(tmp))
+    if not args.no_asv:
+        added = export_to_asv(root, HEAD / "results" / "asv")
+        print(f"asv: {added} commits stored in results/asv/{machine} (`asv publish` draws them)")
     return 0
 
 

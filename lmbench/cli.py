@@ -257,12 +257,15 @@ def cmd_corpora(args) -> int:
         "test tokens",
         "valid OOV",
         "test OOV",
+        "counts",
     ):
         table.add_column(col)
     for r in rows:
         if not r["available"]:
-            table.add_row(r["corpus"], "no", "no", "-", r["error"][:80], "", "", "", "")
+            table.add_row(r["corpus"], "no", "no", "-", r["error"][:80], "", "", "", "", "")
             continue
+        differs = r.get("differs_from_published")
+        counts = "n/a" if differs is None else "; ".join(differs) or "as published"
         s = r["splits"]
         table.add_row(
             r["corpus"],
@@ -271,6 +274,7 @@ def cmd_corpora(args) -> int:
             f"{r['vocab_size']:,}",
             *(f"{s[k]['tokens']:,}" for k in ("train", "valid", "test")),
             *(f"{s[k]['oov_rate']:.2%}" for k in ("valid", "test")),
+            counts,
         )
     Console(width=None if sys.stdout.isatty() else 160).print(table)
     return 0

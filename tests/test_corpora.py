@@ -133,6 +133,10 @@ def test_corpora_json_cli_prints_published_counts(mirror, capsys):
     assert rows["ptb"]["splits"]["test"]["tokens"] == 82_430
     assert rows["wikitext2"]["vocab_size"] == 33_278
     assert rows["brown"]["splits"]["test"]["words"] == 161_192
+    assert rows["ptb"]["differs_from_published"] == rows["wikitext2"]["differs_from_published"] == []
+    assert rows["brown"]["differs_from_published"] is None  # no token counts are published
+    # not in the mirror, and --download not given: listed as missing, with what to do
+    assert not rows["wikitext103"]["available"] and "wikitext-103" in rows["wikitext103"]["error"]
 
 
 @pytest.mark.parametrize(

@@ -126,3 +126,92 @@ def test_mirror_wins_and_is_verified(server, tmp_path, isolated_cache):
     (mirror / "toy" / "train.txt").write_bytes(GOOD + b"tampered\n")
     with pytest.raises(DataError, match="mirror copy is corrupted"):
         fetch.locate(spec, mirror)
+
+
+def test_wikitext103_downloads_from_a_stand_in_archive_laid_out_as_the_real_one(
+    server, isolated_cache, monkeypatch, tmp_path
+):
+    """The real archive cannot be fetched here: a small zip with WikiText-103's member paths,
+    served locally, goes through the corpus's own sources (their URLs pointed at the server)
+    and its sha1 checks (the stand-in's digests in place of the published ones)."""
+    import dataclasses
+
+    from lmbench.corpora import load_corpus, specs
+
+    url, root, hits = server
+    texts = {
+        "train": b" = Valkyria = \n\n the cat sat on the mat \n the dog ran \n",
+        "valid": b" the cat ran \n",
+        "test": b" the dog sat on a mat \n",
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for split, text in texts.items():
+            archive.writestr(f"wikitext-103/wiki.{split}.tokens", text)
+    payload = buffer.getvalue()
+    (root / "wikitext-103-v1.zip").write_bytes(payload)
+    real = specs.WIKITEXT103
+    assert [s.url.rsplit("/", 1)[1] for s in real.files["train"].sources] == [
+        "wikitext-103-v1.zip"
+    ] * 2
+    assert all(f.sha256 is None and len(f.sha1) == 40 for f in real.files.values())
+
+    def stand_in(split: str) -> specs.CorpusFile:
+        file = real.files[split]
+        sources = tuple(
+            dataclasses.replace(
+                source,
+                url=f"{url}/wikitext-103-v1.zip",
+                md5=hashlib.md5(payload).hexdigest(),
+                sha1=hashlib.sha1(payload).hexdigest(),
+            )
+            for source in file.sources[:1]
+        )
+        return dataclasses.replace(file, sources=sources, sha1=hashlib.sha1(texts[split]).hexdigest())
+
+    served = dataclasses.replace(real, files={s: stand_in(s) for s in texts})
+    monkeypatch.setitem(specs.CORPORA, "wikitext103", served)
+    monkeypatch.setenv("LMBENCH_DATA", str(tmp_path / "no-mirror"))
+    corpus = load_corpus("wikitext103")
+    assert corpus.splits["train"].words == 12 and corpus.splits["test"].oov_words == 1
+    assert hits == {"/wikitext-103-v1.zip": 1}  # one archive for the three splits
+    cached = isolated_cache / "wikitext-103" / "wiki.test.tokens"
+    assert cached.read_bytes() == texts["test"]
+    broken = dataclasses.replace(served.files["test"], sha1="0" * 40)
+    cached.unlink()
+    with pytest.raises(DataError, match="sha1"):
+        fetch.locate(broken)
+
+
+def test_the_wikitext103_variant_scores_wikitext2_in_its_vocabulary(tmp_path, monkeypatch):
+    """`wikitext103-wt2`: WikiText-103's train, WikiText-2's valid, test and vocabulary."""
+    import dataclasses
+
+    from lmbench.corpora import load_corpus, specs
+
+    variant = specs.CORPORA["wikitext103-wt2"]
+    wt2, wt103 = specs.WIKITEXT2.files, specs.WIKITEXT103.files
+    assert variant.files == {
+        "train": wt103["train"],
+        "valid": wt2["valid"],
+        "test": wt2["test"],
+        "vocab": wt2["train"],
+    }
+    mirror = tmp_path / "mirror"
+    texts = {
+        "wikitext-103/wiki.train.tokens": b" the cat sat on the mat \n a zebra ran \n",
+        "wikitext-2/wiki.train.tokens": b" the cat sat \n the dog ran \n",
+        "wikitext-2/wiki.valid.tokens": b" the dog sat \n",
+        "wikitext-2/wiki.test.tokens": b" the cat ran \n",
+    }
+    for path, text in texts.items():
+        (mirror / path).parent.mkdir(parents=True, exist_ok=True)
+        (mirror / path).write_bytes(text)
+    files = {
+        key: CorpusFile(f.path, sha256(texts[f.path]), ()) for key, f in variant.files.items()
+    }
+    monkeypatch.setitem(specs.CORPORA, "wikitext103-wt2", dataclasses.replace(variant, files=files))
+    corpus = load_corpus("wikitext103-wt2", mirror)
+    # the vocabulary is WikiText-2's train words: WikiText-103's "on", "mat", "a", "zebra" are <unk>
+    assert set(corpus.vocab.itos) == {"<eos>", "<unk>", "the", "cat", "sat", "dog", "ran"}
+    assert corpus.splits["train"].oov_words == 4 and corpus.splits["test"].oov_words == 0

@@ -92,12 +92,12 @@ def test_tracking_folders_become_one_frame_in_commit_order(tmp_path):
     ]
 
 
-def _track_script():
+def _track_script(relative: str = "track.py", name: str = "track"):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "track.py"
-    spec = importlib.util.spec_from_file_location("track", path)
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / relative
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -126,3 +126,19 @@ def test_report_draws_the_trends_and_names_the_steps(tmp_path):
     assert (tmp_path / "fig" / "tracking_throughput.png").stat().st_size > 0
     empty = section(tmp_path / "none", tmp_path / "fig", lambda n, c: n)
     assert "nox -s track" in empty[0]
+
+
+def test_asv_sees_a_measured_commits_values_as_track_benchmarks(tmp_path, monkeypatch):
+    """`benchmarks/asv_benchmarks/tracked.py` is what `asv run --set-commit-hash` imports: one
+    track_* function per metric, parameterised by series, returning the folder's values."""
+    _commit(tmp_path, "amd", "c01", "2026-11-01T00:00:00", 9000.0, 0.5)
+    monkeypatch.setenv("LMBENCH_TRACKING_COMMIT", str(tmp_path / "amd" / "c01"))
+    tracked = _track_script("asv_benchmarks/tracked.py", "tracked")
+    assert tracked.track_throughput.params == ["ptb lstm stream"]
+    assert tracked.track_throughput("ptb lstm stream") == pytest.approx(90.0)
+    assert tracked.track_test_ppl("ptb lstm stream") == 120.0
+    assert tracked.track_peak_rss_mb("ptb lstm stream") == 1024.0
+    assert tracked.track_microbench_ms.params == ["test_fit[kn5]"]
+    assert tracked.track_microbench_ms("test_fit[kn5]") == pytest.approx(500.0)
+    assert np.isnan(tracked.track_test_ppl("another series"))
+    assert tracked.track_throughput.__name__ == "track_throughput"

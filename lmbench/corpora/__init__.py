@@ -119,6 +119,8 @@ def load_corpus(
         lines = brown_lines(files["archive"].path, test_words)
     else:
         lines = {split: read_tokens(files[split].path) for split in SPLITS}
+    # a spec may take its vocabulary from another corpus's train split (`wikitext103-wt2`)
+    vocab_text = read_tokens(files["vocab"].path) if "vocab" in files else lines["train"]
     if not sentence_ends:
         lines = {split: Tokens(tokens.words, np.array([len(tokens.words)], dtype=np.int64))
                  for split, tokens in lines.items()}  # fmt: skip
@@ -129,7 +131,7 @@ def load_corpus(
         "min_count": min_count if min_count is not None else (spec.min_count if spec else 1),
         "max_size": max_size,
     }
-    vocab = Vocab.build(lines["train"], **settings)
+    vocab = Vocab.build(vocab_text, **settings)
     if not sentence_ends or test_words is not None:
         settings |= {"sentence_ends": sentence_ends, "test_words": test_words}
     splits = {}
@@ -176,7 +178,24 @@ def describe(corpus: Corpus) -> dict:
         out["published_tokens"] = spec.published_tokens or None
         out["published_vocab"] = spec.published_vocab
         out["notes"] = spec.notes or None
+        out["differs_from_published"] = differences(corpus, spec)
     return out
+
+
+def differences(corpus: Corpus, spec: CorpusSpec) -> list[str] | None:
+    """Where this corpus's counts differ from the published ones ([] where none does; None
+    where nothing is published or other vocabulary settings make other counts by design)."""
+    default = corpus.vocab_settings == {"min_count": spec.min_count, "max_size": None}
+    if not default or not (spec.published_tokens or spec.published_vocab):
+        return None
+    found = [
+        f"{split} {corpus.splits[split].tokens:,} tokens (published {count:,})"
+        for split, count in spec.published_tokens.items()
+        if corpus.splits[split].tokens != count
+    ]
+    if spec.published_vocab and corpus.vocab.size != spec.published_vocab:
+        found.append(f"vocabulary {corpus.vocab.size:,} (published {spec.published_vocab:,})")
+    return found
 
 
 __all__ = [

@@ -56,19 +56,20 @@ def locate(
     file: CorpusFile, data_dir: str | os.PathLike | None = None, download: bool = True
 ) -> Located:
     """Return a verified local copy of `file`, downloading it into the cache if needed."""
+    algorithm, expected = file.checksum
     mirror = mirror_root(data_dir)
     if mirror is not None:
         candidate = mirror / file.path
         if candidate.exists():
-            actual = digest(candidate)
-            if actual != file.sha256:
+            actual = digest(candidate, algorithm)
+            if actual != expected:
                 raise DataError(
-                    f"{candidate}: sha256 {actual} does not match the published {file.sha256}; "
+                    f"{candidate}: {algorithm} {actual} does not match the published {expected}; "
                     f"the mirror copy is corrupted or a different version: replace it"
                 )
             return Located(candidate, "mirror")
     cached = cache_root() / file.path
-    if cached.exists() and digest(cached) == file.sha256:
+    if cached.exists() and digest(cached, algorithm) == expected:
         return Located(cached, "cache")
     if not download:
         raise DataError(f"{file.path}: not in the mirror ({mirror}) nor the cache ({cached})")
@@ -97,9 +98,10 @@ def _fetch_verified(source: Source, file: CorpusFile) -> bytes:
         if expected and digest(payload, algorithm) != expected:
             raise DataError(f"{algorithm} {digest(payload, algorithm)} != published {expected}")
     data = _extract(payload, source) if source.member else payload
-    actual = digest(data)
-    if actual != file.sha256:
-        raise DataError(f"sha256 {actual} != published {file.sha256}")
+    algorithm, expected = file.checksum
+    actual = digest(data, algorithm)
+    if actual != expected:
+        raise DataError(f"{algorithm} {actual} != published {expected}")
     return data
 
 

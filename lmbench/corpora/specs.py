@@ -22,8 +22,18 @@ class Source:
 @dataclass(frozen=True)
 class CorpusFile:
     path: str  # relative to the mirror or cache root, e.g. "ptb/ptb.train.txt"
-    sha256: str  # of the file's bytes; always checked
+    sha256: str | None  # of the file's bytes; always checked (or `sha1` where none is published)
     sources: tuple[Source, ...]  # tried in order
+    sha1: str | None = None  # the published digest where no sha256 is (WikiText-103's files)
+
+    @property
+    def checksum(self) -> tuple[str, str]:
+        """(algorithm, digest) the file's bytes must match: sha256 where published."""
+        if self.sha256:
+            return "sha256", self.sha256
+        if self.sha1:
+            return "sha1", self.sha1
+        raise ValueError(f"{self.path}: no published checksum")
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,63 @@ WIKITEXT2 = CorpusSpec(
     published_vocab=33_278,
 )
 
+# WikiText-103 (tokenized): the zip's md5 as torchtext publishes it, its sha1 and each member's
+# sha1 as GluonNLP does (src/gluonnlp/data/corpora/wikitext.py, class WikiText103); no sha256
+# is published. Not downloaded on the machines that develop lmbench (no access to its hosts):
+# the download path is tested against a local server with a stand-in archive.
+_WT103_ZIPS = (
+    "https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-103-v1.zip",
+    "https://wikitext.smerity.com/wikitext-103-v1.zip",
+)
+_WT103_ZIP_MD5 = "9ddaacaf6af0710eda8c456decff7832"
+_WT103_ZIP_SHA1 = "0aec09a7537b58d4bb65362fee27650eeaba625a"
+_WT103_SHA1 = {
+    "train": "b7497e2dfe77e72cfef5e3dbc61b7b53712ac211",
+    "valid": "c326ac59dc587676d58c422eb8a03e119582f92b",
+    "test": "8a5befc548865cec54ed4273cf87dbbad60d1e47",
+}
+
+
+def _wt103_file(split: str) -> CorpusFile:
+    member = f"wikitext-103/wiki.{split}.tokens"
+    sources = tuple(
+        Source(url, member=member, md5=_WT103_ZIP_MD5, sha1=_WT103_ZIP_SHA1) for url in _WT103_ZIPS
+    )
+    return CorpusFile(path=member, sha256=None, sources=sources, sha1=_WT103_SHA1[split])
+
+
+WIKITEXT103 = CorpusSpec(
+    name="wikitext103",
+    title="WikiText-103 (v1, tokenized)",
+    files={split: _wt103_file(split) for split in ("train", "valid", "test")},
+    reader="lines",
+    notes=(
+        "blank lines are kept as lines (each contributes one <eos>); the same valid and test "
+        "articles as WikiText-2 (GluonNLP publishes one sha1 for both corpora's raw valid and "
+        "test files; the tokenized ones differ in their <unk>s, each corpus mapping its own "
+        "rare words, and have the same token counts)"
+    ),
+    published_tokens={"train": 103_227_021, "valid": 217_646, "test": 245_569},
+    published_vocab=267_735,
+)
+
+# WikiText-103's train split in WikiText-2's vocabulary (its words outside it become <unk>),
+# scored on WikiText-2's own valid and test: the same task as `wikitext2` with 49x the text
+WIKITEXT103_WT2 = CorpusSpec(
+    name="wikitext103-wt2",
+    title="WikiText-103 train, scored on WikiText-2 in WikiText-2's vocabulary",
+    files={
+        "train": WIKITEXT103.files["train"],
+        "valid": WIKITEXT2.files["valid"],
+        "test": WIKITEXT2.files["test"],
+        "vocab": WIKITEXT2.files["train"],  # the vocabulary comes from this file's words
+    },
+    reader="lines",
+    notes="train: WikiText-103's; valid, test and the vocabulary: WikiText-2's",
+    published_tokens={"valid": 217_646, "test": 245_569},
+    published_vocab=33_278,
+)
+
 BROWN = CorpusSpec(
     name="brown",
     title="Brown corpus (NLTK package)",
@@ -137,4 +204,6 @@ BROWN = CorpusSpec(
 # Bengio et al. (2003): first 800,000 words train, next 200,000 valid, the rest test.
 BROWN_CUTS = (800_000, 1_000_000)
 
-CORPORA: dict[str, CorpusSpec] = {spec.name: spec for spec in (PTB, WIKITEXT2, BROWN)}
+CORPORA: dict[str, CorpusSpec] = {
+    spec.name: spec for spec in (PTB, WIKITEXT2, BROWN, WIKITEXT103, WIKITEXT103_WT2)
+}

@@ -14,7 +14,7 @@ import numpy as np
 from ...protocol import Segments
 from ..base import Budget, FitReport, LanguageModel
 from .counts import NgramCounts, check_order, count_ngrams
-from .lookup import HashIndex
+from .lookup import HASH_MASK, HASH_MULTIPLIER, HashIndex
 from .prune import compact, keep_masks, parse_thresholds
 from .smoothing import Discounted, weights_from_discounts
 
@@ -133,16 +133,23 @@ class InterpolatedNgram(LanguageModel):
             self._query_views = (
                 [memoryview(p) for p in t.log_prob],
                 [memoryview(b) for b in t.log_backoff],
-                [None] + [lookup.get for lookup in t.lookups[1:]],
+                [None] + [lookup.probe_tables() for lookup in t.lookups[1:]],
                 t.counts.radix,
             )
-        log_prob, log_backoff, gets, radix = self._query_views
+        log_prob, log_backoff, probes, radix = self._query_views
         ids = [word]
-        for n in range(2, len(state) + 2):
-            found = gets[n - 1](state[n - 2] * radix + word)
-            if found < 0:
+        for context in state:  # the context's n-gram of each order extended by `word`
+            # HashIndex.get, inlined: a method call per order is most of a query's cost
+            slot_keys, slot_values, shift, mask = probes[len(ids)]
+            key = context * radix + word
+            slot = ((key * HASH_MULTIPLIER) & HASH_MASK) >> shift
+            found = slot_keys[slot]
+            while found != key and found != -1:
+                slot = (slot + 1) & mask
+                found = slot_keys[slot]
+            if found == -1:
                 break
-            ids.append(found)
+            ids.append(slot_values[slot])
         best = len(ids)
         logp = 0.0  # summed in `score`'s order (longest context's backoff first): the same bits
         for k in range(len(state), best - 1, -1):

@@ -3,9 +3,10 @@
 Scoring looks up about one n-gram per order per token. Binary search (`searchsorted`) costs
 ~20 dependent, cache-missing reads per lookup on a PTB 5-gram table; linear probing at load
 factor <= 0.5 costs 1-3. Both insertion and lookup run as whole-array rounds: each round
-handles every key still probing, so there is no Python loop per key. `get` is the one-key path
-of a decoder's query: the same probe sequence over memoryviews (a Python int per read, several
-times cheaper than indexing a numpy array for a scalar).
+handles every key still probing, so there is no Python loop per key. A decoder's query probes
+one key at a time: `probe_tables` gives it the same tables as memoryviews (a Python int per
+read, several times cheaper than indexing a numpy array for a scalar) to run the same probe
+sequence inline.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier
-_GOLDEN_INT, _MASK64 = int(_GOLDEN), (1 << 64) - 1  # the same hash on Python ints
+HASH_MULTIPLIER, HASH_MASK = int(_GOLDEN), (1 << 64) - 1  # the same hash on Python ints
 EMPTY = np.int64(-1)
 
 
@@ -39,19 +40,20 @@ class HashIndex:
             slots[pending] = (s + 1) & self.mask  # the slot is taken now: probe the next one
         self._views = None
 
-    def get(self, key: int) -> int:
-        """Position of one key, -1 where absent (`lookup` for a single Python int)."""
+    def probe_tables(self) -> tuple:
+        """(slot keys, slot values, shift, mask) as memoryviews and ints, for a caller that runs
+        the probe inline (a decoder's query, several lookups per call, where a method call per
+        lookup would be most of the cost): key's home slot is
+        ((key * HASH_MULTIPLIER) & HASH_MASK) >> shift, then linear probing to the key or an
+        empty slot (-1), as `lookup` does."""
         if self._views is None:
-            self._views = (memoryview(self.slot_keys), memoryview(self.slot_values))
-        slot_keys, slot_values = self._views
-        slot = ((key * _GOLDEN_INT) & _MASK64) >> (64 - self.bits)
-        while True:
-            found = slot_keys[slot]
-            if found == key:
-                return slot_values[slot]
-            if found == -1:
-                return -1
-            slot = (slot + 1) & self.mask
+            self._views = (
+                memoryview(self.slot_keys),
+                memoryview(self.slot_values),
+                64 - self.bits,
+                self.mask,
+            )
+        return self._views
 
     def _home(self, keys: np.ndarray) -> np.ndarray:
         hashed = keys.astype(np.uint64) * _GOLDEN
