@@ -161,7 +161,7 @@ def track(session: nox.Session) -> None:
     """The quick suite and the micro-benchmarks of each commit given, into results/tracking/
     (commits already measured on this machine are skipped): nox -s track -- 865315e..main"""
     install(session, "test")
-    session.install("asv>=0.6")  # the same values, stored in asv's results too
+    session.install("asv==0.6.6")  # the same values, stored in asv's results too
     session.run("python", "benchmarks/track.py", *(session.posargs or ["HEAD"]))
 
 

@@ -234,11 +234,6 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
     record.eval_tokens = test_eval.tokens
     record.eval_seconds = test_eval.seconds
     record.eval_tokens_per_s = test_eval.tokens_per_s
-    # analysis only (Brown's protocol table): the same scores averaged over the word tokens,
-    # as if <eos> were not predicted (the model still gives <eos> its probability mass)
-    words = test.targets() != corpus.vocab.eos
-    if words.any():
-        record.extra["test_ppl_eos_excluded"] = float(np.exp(-test_eval.log_probs[words].mean()))
     if hasattr(model, "index_bytes"):  # as scored: the model's arrays and the lookup indexes
         record.extra["scoring_bytes"] = record.size_bytes + model.index_bytes()
     record.logprobs = save_log_probs(

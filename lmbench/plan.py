@@ -16,6 +16,7 @@ from .corpora import (
     load_corpus,
     locate_files,
 )
+from .corpora.specs import BROWN_CUTS, BROWN_WORDS
 from .errors import UsageError
 from .models.base import Budget
 from .models.neural.schedule import branch_point
@@ -157,12 +158,16 @@ def plan(spec: RunSpec, suite: str = "adhoc", data_dir=None) -> PlannedRun:
         key.split(".", 1)[1]: coerce(value, CORPUS_SETTINGS[key], key)
         for key, value in corpus_sets.items()
     }
-    if (vocab.get("min_count") or 1) < 1 or (vocab.get("max_size") or 3) < 3:
-        raise UsageError("vocab.min_count must be >= 1 and vocab.max_size >= 3")
-    if vocab.get("sentence_ends") is True:
-        del vocab["sentence_ends"]  # the default: the same run as without the setting
-    if (vocab.get("test_words") or 1) < 1:
-        raise UsageError("text.test_words must be >= 1")
+    if vocab.get("min_count") is not None and vocab["min_count"] < 1:
+        raise UsageError("vocab.min_count must be >= 1")
+    if vocab.get("max_size") is not None and vocab["max_size"] < 3:
+        raise UsageError("vocab.max_size must be >= 3 (<eos>, <unk> and a word)")
+    for key, default in (("sentence_ends", True), ("test_words", None)):
+        if key in vocab and vocab[key] == default:
+            del vocab[key]  # the default: the same run as without the setting
+    most = BROWN_WORDS - BROWN_CUTS[0] - 1  # valid keeps a word
+    if vocab.get("test_words") is not None and not 1 <= vocab["test_words"] <= most:
+        raise UsageError(f"text.test_words must be 1 to {most:,} (brown's words after train)")
     if vocab.get("sentence_ends") is False and spec.mode != "stream":
         raise UsageError("text.sentence_ends=false makes each split one line: use --mode stream")
     if vocab.get("test_words") is not None and spec.corpus != "brown":

@@ -69,6 +69,13 @@ def test_text_settings_are_checked_when_a_run_is_planned(mirror):
         plan(RunSpec("ptb", "kn5", {"text.test_words": "5000"}), data_dir=mirror)
     with pytest.raises(UsageError, match="unknown setting text.words"):
         plan(RunSpec("brown", "kn5", {"text.words": "5"}), data_dir=mirror)
+    for bad in ("0", "361192"):  # none, or no valid left: refused before any run starts
+        with pytest.raises(UsageError, match="1 to 361,191"):
+            plan(RunSpec("brown", "kn5", {"text.test_words": bad}), data_dir=mirror)
+    unset = plan(RunSpec("brown", "kn5", {"text.test_words": "none"}), data_dir=mirror)
+    assert unset.config_hash == base.config_hash
+    with pytest.raises(UsageError, match="vocab.min_count must be >= 1"):
+        plan(RunSpec("brown", "kn5", {"vocab.min_count": "0"}), data_dir=mirror)
 
 
 def test_corpus_checksum_mismatch_names_the_file(tmp_path):
@@ -133,7 +140,9 @@ def test_corpora_json_cli_prints_published_counts(mirror, capsys):
     assert rows["ptb"]["splits"]["test"]["tokens"] == 82_430
     assert rows["wikitext2"]["vocab_size"] == 33_278
     assert rows["brown"]["splits"]["test"]["words"] == 161_192
-    assert rows["ptb"]["differs_from_published"] == rows["wikitext2"]["differs_from_published"] == []
+    assert (
+        rows["ptb"]["differs_from_published"] == rows["wikitext2"]["differs_from_published"] == []
+    )
     assert rows["brown"]["differs_from_published"] is None  # no token counts are published
     # not in the mirror, and --download not given: listed as missing, with what to do
     assert not rows["wikitext103"]["available"] and "wikitext-103" in rows["wikitext103"]["error"]
@@ -151,3 +160,20 @@ def test_fast_tokenizer_agrees_with_str_split(tmp_path, text):
     path.write_bytes(text)
     fast, slow = read_tokens(path), Tokens.from_lines(read_lines(path))
     assert fast.words == slow.words and fast.lengths.tolist() == slow.lengths.tolist()
+
+
+def test_counts_that_differ_from_the_published_ones_are_named(mirror):
+    import dataclasses
+
+    from lmbench.corpora import differences
+    from lmbench.corpora.specs import PTB
+
+    corpus = load_corpus("ptb", mirror)
+    assert differences(corpus, PTB) == []
+    wrong = dataclasses.replace(PTB, published_tokens={"train": 929_000}, published_vocab=9_999)
+    assert differences(corpus, wrong) == [
+        "train 929,589 tokens (published 929,000)",
+        "vocabulary 10,000 (published 9,999)",
+    ]
+    other = load_corpus("ptb", mirror, max_size=5000)  # other settings: other counts, by design
+    assert differences(other, wrong) is None

@@ -167,7 +167,9 @@ def test_wikitext103_downloads_from_a_stand_in_archive_laid_out_as_the_real_one(
             )
             for source in file.sources[:1]
         )
-        return dataclasses.replace(file, sources=sources, sha1=hashlib.sha1(texts[split]).hexdigest())
+        return dataclasses.replace(
+            file, sources=sources, sha1=hashlib.sha1(texts[split]).hexdigest()
+        )
 
     served = dataclasses.replace(real, files={s: stand_in(s) for s in texts})
     monkeypatch.setitem(specs.CORPORA, "wikitext103", served)
@@ -207,9 +209,7 @@ def test_the_wikitext103_variant_scores_wikitext2_in_its_vocabulary(tmp_path, mo
     for path, text in texts.items():
         (mirror / path).parent.mkdir(parents=True, exist_ok=True)
         (mirror / path).write_bytes(text)
-    files = {
-        key: CorpusFile(f.path, sha256(texts[f.path]), ()) for key, f in variant.files.items()
-    }
+    files = {key: CorpusFile(f.path, sha256(texts[f.path]), ()) for key, f in variant.files.items()}
     monkeypatch.setitem(specs.CORPORA, "wikitext103-wt2", dataclasses.replace(variant, files=files))
     corpus = load_corpus("wikitext103-wt2", mirror)
     # the vocabulary is WikiText-2's train words: WikiText-103's "on", "mat", "a", "zebra" are <unk>

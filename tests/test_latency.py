@@ -42,7 +42,10 @@ def test_count_model_queries_equal_bulk_scoring(label, mode):
     bulk = model.log_prob(test)
     result = query_latency(model, test, queries=test.n_predicted, repeats=1, bulk=bulk)
     assert result.queries == test.n_predicted
-    assert result.max_abs_diff < 1e-9
+    if label.startswith("nltk"):  # a peer's own scorer, through the default query path
+        assert result.max_abs_diff < 1e-9
+    else:  # ours: the scorer's sums in the scorer's order, bit for bit
+        assert result.max_abs_diff == 0.0
     assert result.us_per_query > 0
 
 
@@ -72,24 +75,33 @@ def test_neural_queries_equal_bulk_scoring(label, mode):
 
 
 @pytest.mark.parametrize("label", ["lstm", "mlp", "transformer"])
-def test_a_query_state_is_a_value_a_decoder_can_branch_from(label):
-    """A decoder extends one hypothesis by several words: querying a state twice gives the
-    same answer, and the chain through one branch does not disturb the other."""
+@pytest.mark.parametrize("prefix", [7, 8])  # the Transformer rebuilds its cache every 8 steps
+def test_a_query_state_is_a_value_a_decoder_can_branch_from(label, prefix):
+    """A decoder extends one hypothesis by several words: each branch from a shared state scores
+    exactly as a fresh chain of the same words, whatever was queried from that state before."""
     train = segments(tiny_text(0), "stream", 20)
     model = build(label, 20, **NEURAL[label])
     model.fit(train, Budget(epochs=1))
+    words = [5, 7, 9, 11, 4, 6, 8, 3, 12, 14][:prefix]
+
+    def chain(tail):
+        state, scores = model.query_start(2), []
+        for word in words + tail:
+            logp, state = model.query(state, word)
+            scores.append(logp)
+        return scores[len(words) :]
+
     with model.querying():
+        fresh_a, fresh_b = chain([13, 16]), chain([15, 17])
         state = model.query_start(2)
-        for word in (5, 7, 9, 11, 4, 6, 8, 3, 12, 14):  # past the Transformer's first stride
+        for word in words:
             _, state = model.query(state, word)
-        first_a, after_a = model.query(state, 13)
-        first_b, after_b = model.query(state, 15)
-        again_a, _ = model.query(state, 13)
-        next_a, _ = model.query(after_a, 16)
-        _, _ = model.query(after_b, 17)
-        next_a_again, _ = model.query(after_a, 16)
-    assert first_a == again_a and first_a != first_b
-    assert next_a == next_a_again
+        a1, after_a = model.query(state, 13)
+        b1, after_b = model.query(state, 15)
+        a2, _ = model.query(after_a, 16)
+        b2, _ = model.query(after_b, 17)
+        a2_again, _ = model.query(after_a, 16)
+    assert [a1, a2] == fresh_a and [b1, b2] == fresh_b and a2_again == a2
 
 
 def test_queries_stop_at_the_requested_count_mid_segment():

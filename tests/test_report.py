@@ -638,13 +638,20 @@ def test_published_rows_without_a_derivation_say_what_is_missing():
 def test_runs_whose_cores_were_shared_are_flagged_by_their_load_average():
     from lmbench.report.runs import contention, contention_note
 
-    quiet = {"threads": 2, "extra": {"load_average": {"start": [1.9, 2.1, 2.0], "end": [2.0]}}}
-    busy_end = {"threads": 2, "extra": {"load_average": {"start": [1.4, 1.3], "end": [2.1, 3.0]}}}
-    busy_mid = {
-        "threads": 2,
-        "extra": {"load_average": {"start": [1.0], "end": [2.0], "peak_1min": 3.6}},
-    }
+    def run(seconds, threads=2, cores=2, **loads):
+        machine = {"cores": cores}
+        return {"threads": threads, "train_seconds": seconds, "machine": machine,
+                "extra": {"load_average": loads}}  # fmt: skip
+
+    quiet = run(600, start=[3.9, 3.5, 2.0], end=[2.1, 2.2, 2.0], peak_1min=2.3)
+    busy_end = run(600, start=[1.4, 1.3, 1.2], end=[2.1, 3.0, 2.8])  # the last 5 minutes
+    busy_mid = run(120, start=[1.0], end=[2.0, 3.9], peak_1min=3.6)  # its 5-minute: before it
+    short = run(20, start=[4.0], end=[4.0, 4.0], peak_1min=4.0)  # under a minute: not judged
+    one_thread = run(600, threads=1, cores=16, end=[3.0, 3.0], peak_1min=3.0)
     assert contention(quiet) is None and contention({"threads": 2}) is None
     assert contention(busy_end) == 3.0 and contention(busy_mid) == 3.6
+    assert contention(short) is None
+    assert contention(one_thread) == 3.0  # one core used, 3 busy
+    assert contention(run(600, threads=16, cores=2, end=[2.3], peak_1min=2.4)) is None
     assert contention_note([quiet, busy_end, busy_mid]) == "contended (load 3.6 on 2 threads)"
     assert contention_note([quiet]) == ""

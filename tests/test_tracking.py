@@ -134,11 +134,12 @@ def test_asv_sees_a_measured_commits_values_as_track_benchmarks(tmp_path, monkey
     _commit(tmp_path, "amd", "c01", "2026-11-01T00:00:00", 9000.0, 0.5)
     monkeypatch.setenv("LMBENCH_TRACKING_COMMIT", str(tmp_path / "amd" / "c01"))
     tracked = _track_script("asv_benchmarks/tracked.py", "tracked")
-    assert tracked.track_throughput.params == ["ptb lstm stream"]
-    assert tracked.track_throughput("ptb lstm stream") == pytest.approx(90.0)
+    assert tracked.track_inverse_throughput.params == ["ptb lstm stream"]
+    # asv reads lower as better: throughput goes in as its inverse, so a slowdown is a regression
+    assert tracked.track_inverse_throughput("ptb lstm stream") == pytest.approx(1 / 90.0)
     assert tracked.track_test_ppl("ptb lstm stream") == 120.0
     assert tracked.track_peak_rss_mb("ptb lstm stream") == 1024.0
     assert tracked.track_microbench_ms.params == ["test_fit[kn5]"]
     assert tracked.track_microbench_ms("test_fit[kn5]") == pytest.approx(500.0)
     assert np.isnan(tracked.track_test_ppl("another series"))
-    assert tracked.track_throughput.__name__ == "track_throughput"
+    assert tracked.track_inverse_throughput.__name__ == "track_inverse_throughput"

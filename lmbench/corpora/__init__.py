@@ -1,7 +1,9 @@
-"""Corpora: the named ones (`ptb`, `wikitext2`, `brown`) and any directory of plain text.
+"""Corpora: the named ones (`ptb`, `wikitext2`, `brown`, `wikitext103`, `wikitext103-wt2`) and
+any directory of plain text.
 
 `load_corpus` returns every split as one int32 id array with an <eos> after each line, the
-vocabulary (train only) and the corpus checksum that every run record carries.
+vocabulary (from train, or from the spec's "vocab" file: `wikitext103-wt2` uses WikiText-2's)
+and the corpus checksum that every run record carries.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 from ..errors import DataError, UsageError
 from ..protocol import Segments, make_segments
 from ..vocab import Tokens, Vocab
-from .fetch import DATA_ENV, Located, digest, locate
+from .fetch import DATA_ENV, Located, digest, forget_downloads, locate
 from .readers import brown_lines, read_tokens
 from .specs import CORPORA, CorpusSpec
 
@@ -87,7 +89,9 @@ def locate_files(name: str, data_dir=None, download: bool = True) -> dict[str, L
     """Verified local paths of the corpus's files, keyed as in its spec."""
     check_corpus_name(name)
     if name in CORPORA:
-        return {key: locate(f, data_dir, download) for key, f in CORPORA[name].files.items()}
+        located = {key: locate(f, data_dir, download) for key, f in CORPORA[name].files.items()}
+        forget_downloads()  # an archive fetched once for several files is not kept in memory
+        return located
     return {
         split: Located(Path(name) / fname, "directory") for split, fname in DIRECTORY_FILES.items()
     }
@@ -207,6 +211,7 @@ __all__ = [
     "corpus_names",
     "corpus_sha256",
     "describe",
+    "differences",
     "load_corpus",
     "locate_files",
 ]

@@ -1,7 +1,7 @@
 """Find a corpus file: the offline mirror, then the cache, then the canonical URLs in order.
 
-Every file is checked against its sha256 before use; a downloaded archive is also checked against
-its published md5/sha1. Downloads land in a temporary file and are renamed into place only once
+Every file is checked against its published sha256 (sha1 where only that is published) before
+use; a downloaded archive is also checked against its published md5/sha1. Downloads land in a temporary file and are renamed into place only once
 verified, so an interrupted or corrupted download never poisons the cache.
 """
 
@@ -110,6 +110,11 @@ def _download(url: str) -> bytes:
     request = urllib.request.Request(url, headers={"User-Agent": "lmbench"})
     with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
         return response.read()
+
+
+def forget_downloads() -> None:
+    """Drop the archives `_download` keeps for the files still to come from them."""
+    _download.cache_clear()
 
 
 def _extract(payload: bytes, source: Source) -> bytes:

@@ -40,7 +40,9 @@ class CorpusFile:
 class CorpusSpec:
     name: str
     title: str
-    files: dict[str, CorpusFile]  # split name ("train", "valid", "test") or "archive" -> file
+    # split name ("train", "valid", "test"), "archive" (Brown) or "vocab" (the file whose
+    # words make the vocabulary, where not train's) -> file
+    files: dict[str, CorpusFile]
     reader: str  # "lines": one sentence per line; "brown": NLTK's Brown reader + word cuts
     min_count: int = 1  # a train word enters the vocabulary when its count >= min_count
     notes: str = ""
@@ -203,6 +205,7 @@ BROWN = CorpusSpec(
 
 # Bengio et al. (2003): first 800,000 words train, next 200,000 valid, the rest test.
 BROWN_CUTS = (800_000, 1_000_000)
+BROWN_WORDS = 1_161_192  # what NLTK's reader yields from this zip (its sha256 is checked)
 
 CORPORA: dict[str, CorpusSpec] = {
     spec.name: spec for spec in (PTB, WIKITEXT2, BROWN, WIKITEXT103, WIKITEXT103_WT2)

@@ -91,6 +91,7 @@ def derivations(published: pd.DataFrame, hardware: pd.DataFrame) -> pd.DataFrame
                 "device": run.device,
                 "year": int(machine["year"].iloc[0]),
                 "paper run": f"{run.model} ({run.corpus})",
+                "corpus": run.corpus,
                 "training FLOPs": flops,
                 "FLOPs/token": flops / (run.tokens_per_epoch * run.epochs),
                 "width": run.width,
@@ -118,6 +119,18 @@ class EraRun:
     devices: int
     paper: str  # "model (corpus)"
     ours: str | None  # the lmbench spec that is this paper run's own config, if any
+    corpus: str = ""
+    train_flops: float = 0.0
+
+    def is_calibration_of(self, run: dict, train_flops: float) -> bool:
+        """Whether `run` is this paper run itself: its config, corpus and (within 2%) its
+        training FLOPs, i.e. the same schedule to the end."""
+        return (
+            self.ours is not None
+            and run.get("model") == self.ours
+            and run.get("corpus") == self.corpus
+            and abs(train_flops / self.train_flops - 1) < 0.02
+        )
 
 
 def era_utilisation(published: pd.DataFrame, hardware: pd.DataFrame) -> dict[str, list[EraRun]]:
@@ -127,7 +140,7 @@ def era_utilisation(published: pd.DataFrame, hardware: pd.DataFrame) -> dict[str
         device: [
             EraRun(
                 int(r["width"]), r["low"], r["high"], bool(r["upper bound"]), int(r["devices"]),
-                r["paper run"], r["ours"],
+                r["paper run"], r["ours"], r["corpus"], r["training FLOPs"],
             )
             for _, r in group.sort_values("width").iterrows()
         ]

@@ -310,8 +310,11 @@ def render(
         '("over 3 weeks") makes its fraction an upper bound; on one machine a cost from it is '
         "a lower bound (≥). Bengio et al.'s AP News run used 40 Athlons: its fraction is per "
         "CPU, and one CPU alone, with no communication, may do better, so its costs carry no "
-        "bound (~). The `lstm-zaremba-small` rows are the K20 calibration run itself: their K20 "
-        "time is the paper's by construction. The peak columns are the unreachable best case.",
+        "bound (~; an exact time on several devices would give an upper bound, ≤). A run that "
+        "is a paper run itself (its config, corpus and training FLOPs: our full 13-epoch "
+        "`lstm-zaremba-small`) is marked as the calibration: its K20 time is the paper's by "
+        "construction. The peak columns are the unreachable best case. A measured time marked "
+        "contended ran while other work shared the cores (its load average).",
         "",
         cost.cost_table(runs, hw, pub),
         "",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..plan import CORPUS_SETTINGS
+from ..records import is_full_data
 from ..settings import coerce
 from ..suites import (
     BROWN_NO_EOS,
@@ -33,6 +34,7 @@ def _variant_run(runs: Runs, sets: dict) -> dict | None:
         for r in runs.ok(REPRODUCTION)
         if (r["corpus"], r["model"], r["mode"]) == ("brown", "kn5", "stream")
         and (r.get("extra") or {}).get("vocab") == wanted
+        and is_full_data(r)
     ]
     return found[-1] if found else None
 
@@ -49,7 +51,7 @@ def protocol_table(runs: Runs, published: pd.DataFrame) -> str:
     def row(difference: str, sets: dict | None) -> dict:
         run = base if sets is None else _variant_run(runs, sets)
         ppl = run and run["test_ppl"]
-        how = "the reproduce suite's kn5" + (
+        how = f"the {run and run.get('suite')} suite's kn5" + (
             " with `" + " ".join(f"{k}={v}" for k, v in sets.items()) + "`" if sets else ""
         )
         return {
@@ -64,12 +66,12 @@ def protocol_table(runs: Runs, published: pd.DataFrame) -> str:
     rows = [
         row(
             f"none: our protocol (|V| = {base['vocab_size']:,}, an <eos> predicted at each "
-            "sentence end, n-grams stop at it)",
+            "sentence end and kept in the context)",
             None,
         ),
         row(
-            "no sentence ends: the word stream alone (the paper gives sentence ends no special "
-            "status; each split keeps one <eos>, its last token)",
+            "no sentence ends: the word stream alone, no <eos> predicted or in any context (the "
+            "paper gives sentence ends no special status; each split keeps one, its last token)",
             BROWN_NO_EOS,
         ),
         row(

@@ -13,6 +13,7 @@ from .markdown import duration, table
 from .runs import (
     Runs,
     budget_label,
+    contention_note,
     machine_label,
     several_machines,
 )
@@ -42,9 +43,16 @@ def throughput_table(runs: Runs) -> str:
                 ),
                 "MFU": group.mean("mfu"),
                 "budget": budget_label(run),
+                "cores shared": contention_note(group.runs) or "-",
             }
         )
     return table(pd.DataFrame(rows).sort_values(["suite", "model"]) if rows else pd.DataFrame())
+
+
+def _flagged(seconds: str, group) -> str:
+    """A measured time, with the contention its runs recorded (`runs.contention`)."""
+    flag = contention_note(group.runs)
+    return f"{seconds} ({flag})" if flag else seconds
 
 
 def era_machines(hardware: pd.DataFrame, published: pd.DataFrame) -> list[tuple]:
@@ -80,25 +88,34 @@ def nearest_run(width: int | None, paper_runs: list[EraRun]) -> EraRun:
 
 
 def bound_mark(paper: EraRun) -> str:
-    """How a cost from this paper run's fraction reads. A time given as a lower bound makes its
-    fraction an upper bound and the cost a lower bound (≥), on the machine that ran it; spread
-    over several machines, it is a per-machine rate that one machine alone (no communication)
-    may beat, so neither bound holds (~)."""
-    if not paper.upper_bound:
-        return ""
-    return "≥ " if paper.devices == 1 else "~ "
+    """How a cost from this paper run's fraction reads. On the one machine that ran it, an
+    exact time gives the fraction itself, and a time given as a lower bound ("over 3 weeks")
+    an upper-bound fraction, so a lower-bound cost (≥). Spread over several machines the
+    fraction is a per-device rate that one device alone (no communication) may beat: an exact
+    time then gives an upper-bound cost (≤), a lower-bound time no bound at all (~)."""
+    if paper.devices == 1:
+        return "≥ " if paper.upper_bound else ""
+    return "~ " if paper.upper_bound else "≤ "
+
+
+def span(flops: float, peak: float, paper: EraRun) -> str:
+    """How long `flops` take at the fractions of `peak` that `paper` reached: a range, or its
+    fast end with its bound where the fraction is an upper bound."""
+    fast = duration(flops / (peak * paper.high))
+    slow = duration(flops / (peak * paper.low))
+    if paper.upper_bound or fast == slow:
+        return f"{bound_mark(paper)}{fast}"
+    return f"{bound_mark(paper)}{fast} - {slow}"
 
 
 def era_cost(train_flops: float, peak: float, paper: EraRun, calibration: bool) -> str:
     """How long `train_flops` take at the fraction of `peak` that `paper` reached."""
-    fast = duration(train_flops / (peak * paper.high))
-    slow = duration(train_flops / (peak * paper.low))
-    span = f"{bound_mark(paper)}{fast}" if paper.upper_bound or fast == slow else f"{fast} - {slow}"
-    per = f" per CPU of {paper.devices}" if paper.devices > 1 else ""
+    per = f" per device of {paper.devices}" if paper.devices > 1 else ""
     name = paper.paper.rsplit(" (", 1)[0]
+    fraction = share(paper.low, paper.high)
     if calibration:
-        return f"{span} ({share(paper.low, paper.high)}: the calibration run, {name} itself)"
-    return f"{span} ({share(paper.low, paper.high)}{per}, as {name})"
+        return f"{span(train_flops, peak, paper)} ({fraction}: the calibration run, {name} itself)"
+    return f"{span(train_flops, peak, paper)} ({fraction}{per}, as {name})"
 
 
 def era_costs(train_flops: float, run: dict, eras: list) -> dict[str, str]:
@@ -107,7 +124,7 @@ def era_costs(train_flops: float, run: dict, eras: list) -> dict[str, str]:
     costs = {}
     for name, year, peak, paper_runs in eras:
         paper = nearest_run(model_width(run), paper_runs)
-        calibration = paper.ours is not None and run.get("model") == paper.ours
+        calibration = paper.is_calibration_of(run, train_flops)
         costs[f"{year} {name}"] = era_cost(train_flops, peak, paper, calibration)
     return costs
 
@@ -131,7 +148,7 @@ def utilisation_table(published: pd.DataFrame, hardware: pd.DataFrame) -> str:
                 )
             ],
         }
-    ).drop(columns=["low", "high", "upper bound", "ours"])
+    ).drop(columns=["low", "high", "upper bound", "ours", "corpus"])
     return table(shown)
 
 
@@ -149,7 +166,7 @@ def cost_table(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) -> s
             "budget": budget_label(run),
             "training FLOPs (counted)": f"{train_flops:.3g}",
             **({"machine": machine_label(run)} if several_machines(chosen) else {}),
-            "here (measured)": duration(group.mean("train_seconds")),
+            "here (measured)": _flagged(duration(group.mean("train_seconds")), group),
         }
         epoch_tokens = (run.get("extra") or {}).get("epoch_tokens")
         row.update(era_costs(train_flops, run, eras))
@@ -157,7 +174,7 @@ def cost_table(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) -> s
             row[f"{year} at peak"] = duration(train_flops / peak)
             if epoch_tokens and year < 2010:
                 paper = nearest_run(model_width(run), paper_runs)
-                per_epoch = run["flops_per_token"] * epoch_tokens / (peak * paper.high)
-                row[f"one epoch, {year}"] = f"{bound_mark(paper)}{duration(per_epoch)}"
+                epoch_flops = run["flops_per_token"] * epoch_tokens
+                row[f"one epoch, {year}"] = span(epoch_flops, peak, paper)
         rows.append(row)
     return table(pd.DataFrame(rows))

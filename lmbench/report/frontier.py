@@ -19,6 +19,7 @@ import pandas as pd
 import seaborn as sns
 
 from ..frontier import crossover, is_probe, is_pruned, tokens_of, train_fraction
+from ..models.neural.config import TrainConfig
 from ..records import COUNT_FAMILIES, machine_id
 from ..suites import FRONTIER
 from .cost import era_costs, era_machines
@@ -204,11 +205,13 @@ def _ratio(group: Group, target: dict) -> str:
 
 
 def schedule_name(run: dict) -> str:
-    """The learning-rate schedule a point's budget completed, e.g. `WSD (decay 20%)`."""
+    """The learning-rate schedule a point's budget completed, e.g. `WSD (linear decay over the
+    last 20%)`."""
     config = run.get("model_config") or {}
     name = config.get("lr_schedule") or "-"
-    if name == "wsd":
-        return f"WSD (linear decay over the last {config.get('decay_fraction', 0.2):.0%})"
+    if name == "wsd":  # the hash leaves decay_fraction out at its default (TrainConfig)
+        fraction = config.get("decay_fraction", TrainConfig.decay_fraction)
+        return f"WSD (linear decay over the last {fraction:.0%})"
     return name
 
 

@@ -253,21 +253,30 @@ def machine_label(record: dict) -> str:
     return f"{fingerprint.get('cpu')}, {fingerprint.get('cores')} cores [{fingerprint.get('id')}]"
 
 
-CONTENDED_LOAD = 0.5  # load average above the run's threads by this much: cores were shared
+CONTENDED_LOAD = 0.5  # load average above what the run used by this much: cores were shared
+SHORTEST_JUDGED_S = 60.0  # a shorter run's load averages describe the minute before it
 
 
 def contention(record: dict) -> float | None:
-    """The highest load average a run recorded (1 or 5-minute, at its start or end, and the
-    1-minute peak sampled during training where recorded), where it exceeds the run's threads
-    by more than CONTENDED_LOAD: other work shared the cores, and its seconds may be inflated
-    (its perplexity is not affected). None otherwise, or where the record has none."""
+    """The highest load average recorded during a run, where it exceeds the cores the run
+    could use (its threads, at most the machine's cores) by more than CONTENDED_LOAD: other
+    work shared the cores, and its seconds may be inflated (its perplexity is not affected).
+    What counts: the 1-minute peak sampled during training and the 1-minute value at its end,
+    the 5-minute value at its end only for runs of 5 minutes or more; never the start (the
+    minutes before the run). None otherwise: a run under a minute, or one with no load
+    average recorded, cannot be judged."""
     loads = (record.get("extra") or {}).get("load_average") or {}
-    seen = [value for key in ("start", "end") for value in (loads.get(key) or [])[:2]]
+    seconds = record.get("train_seconds") or 0.0
+    if seconds < SHORTEST_JUDGED_S:
+        return None
+    end = loads.get("end") or []
+    seen = end[:2] if seconds >= 300 else end[:1]
     if loads.get("peak_1min") is not None:
-        seen.append(loads["peak_1min"])
-    threads = record.get("threads") or 1
+        seen = [*seen, loads["peak_1min"]]
+    cores = (record.get("machine") or {}).get("cores")
+    used = min(record.get("threads") or 1, cores) if cores else record.get("threads") or 1
     highest = max(seen, default=None)
-    return highest if highest is not None and highest > threads + CONTENDED_LOAD else None
+    return highest if highest is not None and highest > used + CONTENDED_LOAD else None
 
 
 def contention_note(records: list[dict]) -> str:

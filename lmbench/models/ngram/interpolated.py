@@ -139,7 +139,8 @@ class InterpolatedNgram(LanguageModel):
         log_prob, log_backoff, probes, radix = self._query_views
         ids = [word]
         for context in state:  # the context's n-gram of each order extended by `word`
-            # HashIndex.get, inlined: a method call per order is most of a query's cost
+            # HashIndex.lookup's probe for one key, inlined (`probe_tables`): a method call per
+            # order would be most of a query's cost
             slot_keys, slot_values, shift, mask = probes[len(ids)]
             key = context * radix + word
             slot = ((key * HASH_MULTIPLIER) & HASH_MASK) >> shift
