@@ -659,3 +659,21 @@ def test_runs_whose_cores_were_shared_are_flagged_by_their_load_average():
     assert contention(run(600, threads=16, cores=2, end=[2.3], peak_1min=2.4)) is None
     assert contention_note([quiet, busy_end, busy_mid]) == "contended (load 3.6 on 2 threads)"
     assert contention_note([quiet]) == ""
+
+
+def test_the_summary_quotes_the_newest_measured_kenlm_query_ratio(tmp_path):
+    from lmbench.report.summary import _beside_kenlm, newest_kenlm_queries
+
+    def measured(folder, when, ours):
+        path = tmp_path / folder / "kenlm-queries.json"
+        path.parent.mkdir()
+        queries = {"ours_us_per_query": ours, "kenlm_base_score_us_per_query": 0.5,
+                   "ratio_ours_to_kenlm": ours / 0.5}  # fmt: skip
+        env = {"cpu": "AMD EPYC", "time_utc": when}
+        path.write_text(json.dumps({"env": env, "queries": queries}))
+
+    assert newest_kenlm_queries(tmp_path) is None and "not measured" in _beside_kenlm(None)
+    measured("b", "2026-11-30T12:00:00Z", 2.0)
+    measured("a", "2026-11-30T13:00:00Z", 1.5)  # newer, though its folder sorts first
+    text = _beside_kenlm(newest_kenlm_queries(tmp_path))
+    assert text.startswith("3.0x KenLM's BaseScore") and "1.50 vs 0.50 µs" in text

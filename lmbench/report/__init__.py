@@ -20,7 +20,7 @@ from ..suites import FRONTIER, PERPLEXITY_VS_TIME, SCALING, SMOOTHING
 from . import brown, cost, figures, frontier, gap, reproduction, schedules, tables
 from .markdown import table
 from .runs import BOOTSTRAP_SAMPLES, MIN_SEEDS, Runs, how_to_fill
-from .summary import summary
+from .summary import newest_kenlm_queries, summary
 from .tracking import section as tracking_section
 
 FIGURES = "figures"
@@ -150,7 +150,12 @@ def _softmax(runs: Runs, figure_dir: Path, figure) -> list[str]:
 
 
 def render(
-    runs: Runs, reference: Path, figure_dir: Path, link_prefix: str, tracking: Path | None = None
+    runs: Runs,
+    reference: Path,
+    figure_dir: Path,
+    link_prefix: str,
+    tracking: Path | None = None,
+    peers: Path | None = None,
 ) -> str:
     figure_dir.mkdir(parents=True, exist_ok=True)
     pub, hw = published(reference), hardware(reference)
@@ -158,7 +163,8 @@ def render(
     def figure(name: str, caption: str) -> str:
         return f"![{caption}]({link_prefix}{name})"
 
-    lines = ["# lmbench report", "", *summary(runs, pub, hw), *_sources(runs), ""]
+    kenlm = newest_kenlm_queries(peers)
+    lines = ["# lmbench report", "", *summary(runs, pub, hw, kenlm), *_sources(runs), ""]
     lines += [
         "Perplexity is per token, every token (incl. `<eos>`) predicted once (README, evaluation "
         "protocol). Stream mode unless a table says sentence. Times are training seconds "
@@ -392,7 +398,11 @@ def write_report(
     if not runs.records:
         out.write_text("# lmbench report\n\nNo runs found.\n")
         return out
-    text = render(runs, reference_dir(reference), out.parent / FIGURES, f"{FIGURES}/", tracking)
+    # peer measurements beside the report (results/peers/): the KenLM query ratio it quotes
+    peers = out.parent / "peers"
+    text = render(
+        runs, reference_dir(reference), out.parent / FIGURES, f"{FIGURES}/", tracking, peers
+    )
     out.write_text(text)
     return out
 

@@ -56,8 +56,9 @@ NO_CONFIG = {
 NOT_RUN_HERE = {
     "apnews": "not run here: the AP News corpus (about 14 M words) is licensed (LDC), not "
     "downloadable",
-    "wikitext103": "not run here yet: WikiText-103 (103 M tokens) is not a corpus here yet (its "
-    "N-grams need the bounded-memory path; a 257 M-parameter Transformer-XL is beyond a CPU)",
+    "wikitext103": "not run here yet: WikiText-103 (103 M tokens) is a named corpus "
+    "(`wikitext103`) whose files could not be fetched on this machine, its N-grams need the "
+    "bounded-memory path (not built yet), and a 257 M-parameter Transformer-XL is beyond a CPU",
     "1bw": "not run here: One Billion Word (0.8 B tokens): an unpruned KN5 of 1.14 B n-grams "
     "needs about 40 GB in memory (24 GiB here; bounded-memory path not built yet), and the "
     "published LSTMs trained on 32 K40 GPUs",

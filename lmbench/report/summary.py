@@ -4,6 +4,9 @@ neural model needs MIN_SEEDS seeds, and each says its budget (nothing beyond it 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 
 from ..records import NEURAL_FAMILIES
@@ -154,7 +157,30 @@ def _not_measured(runs: Runs, published: pd.DataFrame) -> list[str]:
     return lines
 
 
-def summary(runs: Runs, published: pd.DataFrame, hardware: pd.DataFrame) -> list[str]:
+def newest_kenlm_queries(peers: Path | None) -> dict | None:
+    """The newest `benchmarks/peer_kenlm.py --only queries` result under `peers` (its
+    `queries` figures and `env`), or None where none was measured."""
+    found = []
+    for path in sorted(Path(peers).glob("*/kenlm-queries.json")) if peers else []:
+        data = json.loads(path.read_text())
+        found.append((data["env"]["time_utc"], {**data["queries"], "env": data["env"]}))
+    return max(found, key=lambda item: item[0])[1] if found else None
+
+
+def _beside_kenlm(kenlm: dict | None) -> str:
+    if kenlm is None:
+        return "not measured beside KenLM here (`benchmarks/peer_kenlm.py --only queries`)"
+    return (
+        f"{kenlm['ratio_ours_to_kenlm']:.1f}x KenLM's BaseScore on the same model "
+        f"({kenlm['ours_us_per_query']:.2f} vs {kenlm['kenlm_base_score_us_per_query']:.2f} "
+        f"µs, {kenlm['env']['cpu']}, {kenlm['env']['time_utc'][:10]}; results/peers/, "
+        "`benchmarks/peer_kenlm.py --only queries`)"
+    )
+
+
+def summary(
+    runs: Runs, published: pd.DataFrame, hardware: pd.DataFrame, kenlm: dict | None = None
+) -> list[str]:
     """The report's opening page, as Markdown lines."""
     lines = ["## Summary: what these runs support", ""]
     rows = gap_rows(runs)  # bootstrap intervals: computed once for both lists
@@ -176,8 +202,7 @@ def summary(runs: Runs, published: pd.DataFrame, hardware: pd.DataFrame) -> list
             "One query as a first-pass decoder would ask it, at batch 1 (one word, context "
             "in, log-probability out, the model's state carried, the neural models' full "
             "softmax; section 1's \"µs/query\", the median over a config's runs). These time "
-            "this implementation: our kn5 query is pure Python, 4.3x KenLM's BaseScore on the "
-            "same model (results/peers/, `benchmarks/peer_kenlm.py --only queries`); the "
+            f"this implementation: our kn5 query is pure Python, {_beside_kenlm(kenlm)}; the "
             "neural ones are PyTorch eager on this CPU. Era systems batched or rescored "
             "instead, and a mix costs its parts together:",
             "",
