@@ -622,11 +622,11 @@ def test_era_costs_use_the_paper_run_of_the_nearest_width_and_mark_bounds_honest
     assert athlon.startswith("~ ") and "per device of 40" in athlon
     small = {"model": "lstm-zaremba-small", "corpus": "ptb", "model_config": {"hidden": 200}}
     k20_self = next(v for k, v in cost.era_costs(1.9e14, small, eras).items() if "K20" in k)
-    assert "the calibration run" in k20_self
+    assert "the reference run" in k20_self
     # the same config on a short budget (the reversal suite's GPU check) is not the paper's run
     medium = {"model": "lstm-zaremba-medium", "corpus": "ptb", "model_config": {"hidden": 650}}
     short = next(v for k, v in cost.era_costs(2e13, medium, eras).items() if "K20" in k)
-    assert "calibration" not in short and "as LSTM medium" in short
+    assert "reference run" not in short and "as LSTM medium" in short
     shown = cost.utilisation_table(published(ref), hardware(ref))
     assert "≤ 2.4% per device" in shown
 

@@ -65,8 +65,10 @@ def _scaling_fits(runs: Runs, fits) -> list[str]:
     sizes, every point >= MIN_SEEDS seeds, and the crossover inside the measured sizes."""
     if fits.empty:
         return [
-            f"No power law is fitted: no config has {figures.MIN_FIT_POINTS} or more data "
-            "sizes here (fewer make an exact fit, not evidence), so no crossover is stated.",
+            f"No power law is fitted: no config of the scaling suite has "
+            f"{figures.MIN_FIT_POINTS} or more data sizes here (fewer make an exact fit, not "
+            "evidence), so no crossover is stated. The frontier's count models have 6-7 data "
+            "sizes each (section 2); the redesigned scaling suite has not run yet.",
             "",
         ]
     shown = fits.drop(columns=["low", "high"]).assign(
@@ -311,6 +313,11 @@ def render(
         "machine nearest to it in hidden width (named in each cell): how much of a machine a "
         "run uses follows the shape of its matrix products (on the K20, 0.5-0.8% at width 200, "
         "5.1% at 1500), not its FLOPs per token, which a large vocabulary's softmax inflates. "
+        "That rule is an assumption: Zaremba et al.'s three runs grow in width and in FLOPs per "
+        "token together (one vocabulary, one batch), so they cannot tell the two apart; costing "
+        "by nearest FLOPs per token instead would put a 200-wide WikiText-2 LSTM at the "
+        "medium run's 1.9% rather than the small one's 0.5-0.8%, 2.4-3.8x faster. The K20 "
+        "figures are the K20 as those papers' code used it, not the hardware's best. "
         "Our Transformer and MLP are costed at the K20's LSTM rate of their width, an "
         "assumption: no paper run of theirs on a K20 gives one. A time given as a lower bound "
         '("over 3 weeks") makes its fraction an upper bound; on one machine a cost from it is '
@@ -318,7 +325,7 @@ def render(
         "CPU, and one CPU alone, with no communication, may do better, so its costs carry no "
         "bound (~; an exact time on several devices would give an upper bound, ≤). A run that "
         "is a paper run itself (its config, corpus and training FLOPs: our full 13-epoch "
-        "`lstm-zaremba-small`) is marked as the calibration: its K20 time is the paper's by "
+        "`lstm-zaremba-small`) is marked as the reference run: its K20 time is the paper's by "
         "construction. The peak columns are the unreachable best case. A measured time marked "
         "contended ran while other work shared the cores (its load average).",
         "",

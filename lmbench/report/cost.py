@@ -114,7 +114,7 @@ def era_cost(train_flops: float, peak: float, paper: EraRun, calibration: bool) 
     name = paper.paper.rsplit(" (", 1)[0]
     fraction = share(paper.low, paper.high)
     if calibration:
-        return f"{span(train_flops, peak, paper)} ({fraction}: the calibration run, {name} itself)"
+        return f"{span(train_flops, peak, paper)} ({fraction}: the reference run, {name} itself)"
     return f"{span(train_flops, peak, paper)} ({fraction}{per}, as {name})"
 
 

@@ -171,6 +171,10 @@ def crossover_rows(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) 
             continue
         means = dict(zip(series["tokens"], series["test ppl"]))
         cross = crossover(means, target["test_ppl"])
+        # the same reading on valid: a crossing that holds on test only is said to
+        valid = {t: g.mean("valid_ppl") for t, g in zip(series["tokens"], series["group"])}
+        valid_cross = crossover(valid, target["valid_ppl"]) if target.get("valid_ppl") else None
+        before = max((t for t in means if cross and t < cross), default=None)
         point = series[series["tokens"] == cross].iloc[0] if cross else None
         best = series.loc[series["test ppl"].idxmin()]
         chosen = point if point is not None else best
@@ -180,7 +184,8 @@ def crossover_rows(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) 
             "corpus": corpus,
             "family": name,
             "kn5 (all data)": f"{target['test_ppl']:.2f}",
-            "crosses at": f"{cross:,} tokens" if cross else f"not within {max(means):,} tokens",
+            "crosses at": _crossing(cross, before, means),
+            "on valid": _crossing(valid_cross, None, valid),
             "epochs": f"{chosen['tokens'] / epoch:.2g}" if epoch else "-",
             "test ppl (seeds)": mean_sd(group),
             "/ kn5 [95% CI]": _ratio(group, target),
@@ -189,9 +194,17 @@ def crossover_rows(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) 
             "here": _here(chosen["seconds"], group),
             **era_costs(chosen["flops"], group.first, eras),
             "finding": _finding(point, best, cross, series, target["test_ppl"]),
+            "valid agrees": valid_cross == cross,
         }
         rows.append(row)
     return rows
+
+
+def _crossing(cross: int | None, before: int | None, means: dict) -> str:
+    """`3,200,000 tokens (above kn5 at 1,600,000)`, or where no budget is below kn5."""
+    if cross is None:
+        return f"not within {max(means):,} tokens"
+    return f"{cross:,} tokens" + (f" (above kn5 at {before:,})" if before else "")
 
 
 def _ratio(group: Group, target: dict) -> str:
@@ -242,7 +255,9 @@ def _finding(point, best, cross, series: pd.DataFrame, kn5: float) -> str:
 
 def crossover_table(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) -> str:
     rows = crossover_rows(runs, hardware, published)
-    return table(pd.DataFrame(rows)) if rows else "_No neural frontier points yet._"
+    if not rows:
+        return "_No neural frontier points yet._"
+    return table(pd.DataFrame(rows).drop(columns=["valid agrees"]))
 
 
 def softmax_rows(runs: Runs) -> pd.DataFrame:

@@ -117,6 +117,8 @@ def _crossings(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) -> l
     for row in crossover_rows(runs, hardware, published):
         where = row["crosses at"]
         where = where if where.startswith("not") else f"first below it at {where}"
+        if not row["valid agrees"]:  # chosen on test alone, a crossing is not a reading to trust
+            where += f"; on valid, {row['on valid'].replace('not within', 'not below kn5 within')}"
         measured = (
             f"{where} ({row['epochs']} epochs, {row['schedule']}): test {row['test ppl (seeds)']}, "
             f"/ kn5 {row['/ kn5 [95% CI]']}, {row['here']}"
