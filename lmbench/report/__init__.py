@@ -145,7 +145,9 @@ def _softmax(runs: Runs, figure_dir: Path, figure) -> list[str]:
         "Training tokens/s of complete runs by the corpus's vocabulary size (Brown with every "
         "word kept, about 46 k types, beside PTB's 10 k and WikiText-2's 33 k), kn5's "
         "estimation rate beside them. A neural model pays for every vocabulary word at every "
-        "token; a count model pays for the n-grams it sees.",
+        "token; a count model pays for the n-grams it sees. Each figure is one run's timing "
+        "(the median where a family has several complete runs), runs whose cores were shared "
+        "left out.",
         "",
         *frontier.softmax_reading(frame),
     ]

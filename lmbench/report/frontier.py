@@ -272,6 +272,8 @@ def softmax_rows(runs: Runs) -> pd.DataFrame:
             continue  # a branch's speed is its trunk's; shares of data and pruning aside
         if run["family"] in COUNT_FAMILIES and run["model"] != "kn5":
             continue
+        if contention_note(group.runs):  # shared cores: its speed is not the model's
+            continue
         rows.append(
             {
                 "corpus": run["corpus"],
@@ -284,9 +286,9 @@ def softmax_rows(runs: Runs) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame()
     frame = pd.DataFrame(rows)
-    # one figure per machine and family and vocabulary: several trunks of a family average
+    # one figure per machine and family and vocabulary: the median of several trunks
     keys = ["machine", "family", "corpus", "vocabulary"]
-    return frame.groupby(keys, sort=False, as_index=False)["tokens/s"].mean()
+    return frame.groupby(keys, sort=False, as_index=False)["tokens/s"].median()
 
 
 def _slowdown(rows: pd.DataFrame) -> str | None:
