@@ -36,6 +36,28 @@ CORPUS_SETTINGS = {
 }
 
 
+_CORPUS_PREFIXES = tuple({key.split(".")[0] + "." for key in CORPUS_SETTINGS})
+
+
+def corpus_settings(sets: dict[str, str]) -> dict:
+    """The corpus settings among `--set` values, typed and named as `load_corpus` takes them
+    (`vocab.min_count` -> min_count); a text setting at its default is left out, so the run
+    is the one without it (the same hash)."""
+    given = {k: v for k, v in sets.items() if k.startswith(_CORPUS_PREFIXES)}
+    unknown = set(given) - set(CORPUS_SETTINGS)
+    if unknown:
+        raise UsageError(
+            f"unknown setting {sorted(unknown)[0]}; valid: {', '.join(CORPUS_SETTINGS)}"
+        )
+    settings = {
+        key.split(".", 1)[1]: coerce(v, CORPUS_SETTINGS[key], key) for key, v in given.items()
+    }
+    for key, default in (("sentence_ends", True), ("test_words", None)):
+        if key in settings and settings[key] == default:
+            del settings[key]
+    return settings
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One run as a user or a suite asks for it."""
@@ -146,25 +168,12 @@ def plan(spec: RunSpec, suite: str = "adhoc", data_dir=None) -> PlannedRun:
     check_corpus_name(spec.corpus)
     if spec.mode not in MODES:
         raise UsageError(f"unknown mode {spec.mode!r}; choose one of {', '.join(MODES)}")
-    prefixes = tuple({key.split(".")[0] + "." for key in CORPUS_SETTINGS})
-    corpus_sets = {k: v for k, v in spec.sets.items() if k.startswith(prefixes)}
-    model_sets = {k: v for k, v in spec.sets.items() if not k.startswith(prefixes)}
-    unknown = set(corpus_sets) - set(CORPUS_SETTINGS)
-    if unknown:
-        raise UsageError(
-            f"unknown setting {sorted(unknown)[0]}; valid: {', '.join(CORPUS_SETTINGS)}"
-        )
-    vocab = {
-        key.split(".", 1)[1]: coerce(value, CORPUS_SETTINGS[key], key)
-        for key, value in corpus_sets.items()
-    }
+    vocab = corpus_settings(spec.sets)
+    model_sets = {k: v for k, v in spec.sets.items() if not k.startswith(_CORPUS_PREFIXES)}
     if vocab.get("min_count") is not None and vocab["min_count"] < 1:
         raise UsageError("vocab.min_count must be >= 1")
     if vocab.get("max_size") is not None and vocab["max_size"] < 3:
         raise UsageError("vocab.max_size must be >= 3 (<eos>, <unk> and a word)")
-    for key, default in (("sentence_ends", True), ("test_words", None)):
-        if key in vocab and vocab[key] == default:
-            del vocab[key]  # the default: the same run as without the setting
     most = BROWN_WORDS - BROWN_CUTS[0] - 1  # valid keeps a word
     if vocab.get("test_words") is not None and not 1 <= vocab["test_words"] <= most:
         raise UsageError(f"text.test_words must be 1 to {most:,} (brown's words after train)")
