@@ -254,7 +254,9 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
     # a decoder's one-word queries, checked against the bulk scores of the same tokens; a stop
     # signal ends them early (the run is measured: it stays ok, with the queries that ran)
     emit({"phase": "query"})
-    if not interrupt.requested():
+    if model.query_unavailable():
+        record.extra["query"] = {"skipped": model.query_unavailable()}
+    elif not interrupt.requested():
         with interrupt.polling():
             query = query_latency(model, test, bulk=test_eval.log_probs, stop=interrupt.requested)
         record.extra["query"] = query.as_record()

@@ -167,6 +167,10 @@ def remeasure(dirs: list[Path], out: Path, data_dir=None, queries: int = QUERIES
                     note(f"skipped {record['run_id']}: {exc}")
                     skipped += 1
                     continue
+                if model.query_unavailable():
+                    note(f"skipped {record['run_id']}: {model.query_unavailable()}")
+                    skipped += 1
+                    continue
                 test = corpus.segments("test", record["mode"]).head(queries)
                 result = query_latency(model, test, queries, bulk=model.log_prob(test))
                 line = {

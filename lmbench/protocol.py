@@ -36,6 +36,15 @@ class Segments:
         lengths = np.diff(self.starts)
         return np.repeat(self.starts[:-1], lengths)
 
+    def tokens_to_the_left(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """For positions start..stop-1: how many tokens of their segment precede them."""
+        stop = self.ids.size if stop is None else stop
+        positions = np.arange(start, stop, dtype=np.int64)
+        if start == 0 and stop == self.ids.size:  # all of them: no search
+            return positions - self.segment_start_of_each_position()
+        segment = np.searchsorted(self.starts, positions, side="right") - 1
+        return positions - self.starts[segment]
+
     def predicted_positions(self) -> np.ndarray:
         """Indices into `ids` of the predicted tokens, in order."""
         mask = np.ones(self.ids.size, dtype=bool)
@@ -53,16 +62,21 @@ class Segments:
         """The prefix holding the first `n_predicted` predicted tokens (a training-token budget)."""
         if n_predicted >= self.n_predicted:
             return self
-        positions = self.predicted_positions()
-        end = int(positions[n_predicted - 1]) + 1
+        # predicted tokens through the end of each segment; the n-th lies in segment j, at n + j
+        through = self.starts[1:] - np.arange(1, self.starts.size)
+        j = int(np.searchsorted(through, n_predicted))
+        end = n_predicted + j + 1
         starts = self.starts[self.starts < end]
-        return Segments(self.ids[:end], np.append(starts, end))
+        ids = self.ids.head(end) if hasattr(self.ids, "head") else self.ids[:end]
+        return Segments(ids, np.append(starts, end))
 
 
 def make_segments(
     ids: np.ndarray, eos_positions: np.ndarray, mode: str, eos: int, bos: int
 ) -> Segments:
     """Lay out a split (ids with an <eos> ending each line) for `mode`."""
+    if hasattr(ids, "sibling"):  # a `Spill`: laid out on disk too
+        return _segments_on_disk(ids, eos_positions, mode, eos, bos)
     ids = np.asarray(ids, dtype=np.int32)
     if mode == "stream":
         stream = np.concatenate([np.array([eos], dtype=np.int32), ids])
@@ -73,3 +87,21 @@ def make_segments(
         starts = line_starts + np.arange(line_starts.size)
         return Segments(with_bos, np.append(starts, with_bos.size).astype(np.int64))
     raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+
+
+def _segments_on_disk(ids, eos_positions, mode: str, eos: int, bos: int) -> Segments:
+    """`make_segments` for ids in a `Spill`, chunk by chunk into a new one."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    out = ids.sibling(mode, np.int32)
+    if mode == "stream":
+        out.append(np.array([eos], dtype=np.int32))
+        for _, chunk in ids.chunks():
+            out.append(chunk)
+        return Segments(out, np.array([0, out.size], dtype=np.int64))
+    line_starts = np.concatenate([[0], np.asarray(eos_positions[:-1], dtype=np.int64) + 1])
+    for start, chunk in ids.chunks():
+        inside = line_starts[(line_starts >= start) & (line_starts < start + chunk.size)]
+        out.append(np.insert(chunk, inside - start, bos).astype(np.int32))
+    starts = line_starts + np.arange(line_starts.size)
+    return Segments(out, np.append(starts, out.size).astype(np.int64))

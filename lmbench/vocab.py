@@ -41,9 +41,14 @@ class Vocab:
     def build(
         cls, train: Tokens | list[list[str]], min_count: int = 1, max_size: int | None = None
     ) -> Vocab:
+        return cls.from_counts(Counter(_tokens(train).words), min_count, max_size)
+
+    @classmethod
+    def from_counts(cls, counts: Counter, min_count: int = 1, max_size: int | None = None) -> Vocab:
+        """The vocabulary from train's word counts (a large train split is counted in blocks)."""
         if min_count < 1:
             raise ValueError(f"vocab.min_count must be >= 1, got {min_count}")
-        counts = Counter(_tokens(train).words)
+        counts = Counter(counts)
         counts.pop(EOS, None)
         counts.pop(UNK, None)
         words = sorted(

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from lmbench.corpora import describe, load_corpus
@@ -177,3 +178,45 @@ def test_counts_that_differ_from_the_published_ones_are_named(mirror):
     ]
     other = load_corpus("ptb", mirror, max_size=5000)  # other settings: other counts, by design
     assert differences(other, wrong) is None
+
+
+def test_large_splits_are_encoded_in_blocks_to_the_same_ids(tmp_path, monkeypatch):
+    """A split above LARGE_SPLIT_BYTES is read in blocks into ids on disk: the same ids, line
+    ends, counts and vocabulary as the whole-file path, and the same segments in both modes."""
+    import lmbench.corpora as corpora
+    import lmbench.corpora.readers as readers
+    from lmbench.spill import Spill
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(50)] + ["<unk>", "naïve"]
+    lines = [" ".join(rng.choice(words, size=rng.integers(0, 12))) for _ in range(3_000)]
+    text = "\n".join(lines) + "\n  trailing words without a newline"
+    folder = write_corpus(tmp_path / "big", text, "w1 w2 zz\n\nw3\n", "w4 naïve\n")
+    whole = load_corpus(str(folder))
+    monkeypatch.setattr(corpora, "LARGE_SPLIT_BYTES", 0)
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 997)  # blocks cut between many lines
+    blocks = load_corpus(str(folder))
+    assert blocks.vocab == whole.vocab and blocks.sha256 == whole.sha256
+    for name in ("train", "valid", "test"):
+        a, b = blocks.splits[name], whole.splits[name]
+        assert isinstance(a.ids, Spill)
+        np.testing.assert_array_equal(np.asarray(a.ids), b.ids)
+        np.testing.assert_array_equal(a.eos_positions, b.eos_positions)
+        assert (a.words, a.oov_words, a.tokens, a.lines) == (
+            b.words,
+            b.oov_words,
+            b.tokens,
+            b.lines,
+        )
+        for mode in ("stream", "sentence"):
+            sa, sb = blocks.segments(name, mode), whole.segments(name, mode)
+            np.testing.assert_array_equal(np.asarray(sa.ids), sb.ids)
+            np.testing.assert_array_equal(sa.starts, sb.starts)
+            for n in {1, 7, sb.n_predicted // 2, sb.n_predicted - 1} & set(
+                range(1, sb.n_predicted)
+            ):
+                ha, hb = sa.head(n), sb.head(n)
+                assert hb.ids.size == sb.predicted_positions()[n - 1] + 1 and hb.n_predicted == n
+                np.testing.assert_array_equal(np.asarray(ha.ids), hb.ids)
+                np.testing.assert_array_equal(ha.starts, hb.starts)
+    assert describe(blocks)["splits"] == describe(whole)["splits"]

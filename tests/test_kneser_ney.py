@@ -18,8 +18,10 @@ from lmbench.evaluate import evaluate
 from lmbench.models.base import Budget
 from lmbench.models.ngram.arpa import read_arpa, write_arpa
 from lmbench.models.ngram.counts import count_ngrams
+from lmbench.models.ngram.external import Columns, count_ngrams_capped
 from lmbench.models.registry import resolve
 from lmbench.protocol import Segments, make_segments
+from lmbench.spill import MemoryCap
 from lmbench.vocab import Vocab
 
 from .conftest import REPO
@@ -62,11 +64,17 @@ def lmplz_discounts(order: int) -> dict[int, tuple[float, float, float]]:
     return {int(n): tuple(map(float, d)) for n, *d in found}
 
 
+# "": in memory; "1M": columns on disk (the reference slice's in-memory estimate is ~15 MB)
+MEMORY = pytest.mark.parametrize("memory", ["", "1M"])
+
+
+@MEMORY
 @pytest.mark.parametrize("order", [3, 5])
-def test_arpa_matches_lmplz_line_by_line(reference, order, tmp_path):
+def test_arpa_matches_lmplz_line_by_line(reference, order, memory, tmp_path):
     vocab, train, _, _ = reference
-    model = resolve(f"kn{order}").build(vocab.size)
+    model = resolve(f"kn{order}", {"memory": memory}).build(vocab.size)
     report = model.fit(train, Budget())
+    assert report.notes["estimation"]["on_disk"] == bool(memory)
     for n, expected in lmplz_discounts(order).items():
         np.testing.assert_allclose(report.notes["discounts"][n], expected, rtol=1e-5)
     ours = read_arpa(write_arpa(model.tables, vocab.itos, tmp_path / "ours.arpa"))
@@ -77,13 +85,14 @@ def test_arpa_matches_lmplz_line_by_line(reference, order, tmp_path):
     assert prob_err < 1e-4 and backoff_err < 1e-4
 
 
+@MEMORY
 @pytest.mark.parametrize("order", [3, 5])
-def test_sentence_scores_match_kenlm(reference, order):
+def test_sentence_scores_match_kenlm(reference, order, memory):
     vocab, train, valid, lines = reference
     expected = json.loads((REFERENCE / "ptb-valid-head300.kenlm-scores.json").read_text())[
         f"o{order}"
     ]
-    model = resolve(f"kn{order}").build(vocab.size)
+    model = resolve(f"kn{order}", {"memory": memory}).build(vocab.size)
     model.fit(train, Budget())
     result = evaluate(model, valid)
     assert result.tokens == expected["tokens"]
@@ -106,8 +115,9 @@ def test_full_ptb_sentence_mode_reproduces_lmplz(mirror, spec, published):
     assert evaluate(model, segments("test")).perplexity == pytest.approx(published, rel=1e-3)
 
 
-def test_counts_match_a_dictionary_oracle_at_wikitext_scale():
-    """|V| = 33,278 and order 6: six 16-bit ids do not fit one int64; the trie keys must not care."""
+def test_counts_match_a_dictionary_oracle_at_wikitext_scale(tmp_path):
+    """|V| = 33,278 and order 6: six 16-bit ids do not fit one int64; the trie keys must not care.
+    Counting within a memory cap (sorted runs merged) gives the same orders."""
     vocab_size, order = 33_278, 6
     rng = np.random.default_rng(0)
     # Zipf-ish ids so that long n-grams repeat; a few segments so starts are exercised
@@ -126,6 +136,12 @@ def test_counts_match_a_dictionary_oracle_at_wikitext_scale():
         words = counts.words(n)
         got = {tuple(w): int(c) for w, c in zip(words.tolist(), counts.orders[n - 1].counts) if c}
         assert got == {k: v for k, v in oracle.items() if len(k) == n}, f"order {n}"
+    capped = count_ngrams_capped(data, order, vocab_size, Columns(tmp_path, MemoryCap(64 << 10)))
+    for n, (ours, theirs) in enumerate(zip(capped.orders, counts.orders), 1):
+        for name in ("keys", "counts", "prefix", "suffix", "anchored", "first"):
+            np.testing.assert_array_equal(
+                getattr(ours, name)[:], getattr(theirs, name), f"{name} of order {n}"
+            )
 
 
 def test_index_finds_every_ngram_it_counted():
@@ -198,10 +214,11 @@ def test_exported_arpa_scores_equal_in_kenlm(reference, tmp_path):
 LMPLZ_PRUNED = {(3, "0 1 1"): [4990, 5118, 2506], (5, "0 0 1 2"): [4990, 25938, 2506, 250, 103]}
 
 
+@MEMORY
 @pytest.mark.parametrize("order, prune", sorted(LMPLZ_PRUNED))
-def test_pruning_keeps_what_lmplz_keeps(reference, order, prune, tmp_path):
+def test_pruning_keeps_what_lmplz_keeps(reference, order, prune, memory, tmp_path):
     vocab, train, valid, _ = reference
-    model = resolve(f"kn{order}", {"prune": prune}).build(vocab.size)
+    model = resolve(f"kn{order}", {"prune": prune, "memory": memory}).build(vocab.size)
     report = model.fit(train, Budget())
     assert report.notes["ngrams"] == LMPLZ_PRUNED[(order, prune)]
     assert report.notes["ngrams_before_pruning"][1:] != report.notes["ngrams"][1:]

@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import DataError, UsageError
 from ..protocol import Segments, make_segments
 from ..vocab import Tokens, Vocab
+from .encoded import LARGE_SPLIT_BYTES, count_words, encode_in_blocks
 from .fetch import DATA_ENV, Located, digest, forget_downloads, locate
 from .readers import brown_lines, read_tokens
 from .specs import CORPORA, CorpusSpec
@@ -29,7 +30,7 @@ DIRECTORY_FILES = {split: f"{split}.txt" for split in SPLITS}
 @dataclass(frozen=True)
 class Split:
     name: str
-    ids: np.ndarray  # int32 token ids, one <eos> after every line
+    ids: np.ndarray  # int32 token ids, one <eos> after every line (a large split: a `Spill`)
     eos_positions: np.ndarray  # int64 index of each line's <eos> in `ids`
     words: int  # tokens without the <eos>s
     oov_words: int  # words mapped to <unk> because the train split did not admit them
@@ -119,29 +120,45 @@ def load_corpus(
     spec: CorpusSpec | None = CORPORA.get(name)
     if test_words is not None and (spec is None or spec.reader != "brown"):
         raise DataError(f"text.test_words applies to brown's word-stream cuts, not to {name}")
+    large = set()  # splits read in blocks into ids on disk, never as Python strings
     if spec is not None and spec.reader == "brown":
         lines = brown_lines(files["archive"].path, test_words)
     else:
-        lines = {split: read_tokens(files[split].path) for split in SPLITS}
-    # a spec may take its vocabulary from another corpus's train split (`wikitext103-wt2`)
-    vocab_text = read_tokens(files["vocab"].path) if "vocab" in files else lines["train"]
+        large = {s for s in SPLITS if _file_size(files[s].path) > LARGE_SPLIT_BYTES}
+        if large and not sentence_ends:
+            raise DataError(
+                f"{name}: text.sentence_ends=false reads a split as one line, which splits over "
+                f"{LARGE_SPLIT_BYTES >> 20} MB ({', '.join(sorted(large))}) are not read as"
+            )
+        lines = {s: None if s in large else read_tokens(files[s].path) for s in SPLITS}
     if not sentence_ends:
         lines = {split: Tokens(tokens.words, np.array([len(tokens.words)], dtype=np.int64))
                  for split, tokens in lines.items()}  # fmt: skip
     for split, tokens in lines.items():
-        if not tokens.words:
+        if tokens is not None and not tokens.words:
             raise DataError(f"{name}: split {split!r} is empty")
     settings = {
         "min_count": min_count if min_count is not None else (spec.min_count if spec else 1),
         "max_size": max_size,
     }
-    vocab = Vocab.build(vocab_text, **settings)
+    # a spec may take its vocabulary from another corpus's train split (`wikitext103-wt2`)
+    if "vocab" in files:
+        vocab = Vocab.build(read_tokens(files["vocab"].path), **settings)
+    elif "train" in large:
+        vocab = Vocab.from_counts(count_words(files["train"].path)[0], **settings)
+    else:
+        vocab = Vocab.build(lines["train"], **settings)
     if not sentence_ends or test_words is not None:
         settings |= {"sentence_ends": sentence_ends, "test_words": test_words}
     splits = {}
     for split in SPLITS:
-        ids, eos_positions, oov = vocab.encode(lines[split])
-        words = int(ids.size - eos_positions.size)
+        if split in large:
+            ids, eos_positions, words, oov = encode_in_blocks(files[split].path, vocab)
+            if not words:
+                raise DataError(f"{name}: split {split!r} is empty")
+        else:
+            ids, eos_positions, oov = vocab.encode(lines[split])
+            words = int(ids.size - eos_positions.size)
         splits[split] = Split(split, ids, eos_positions, words, oov)
     origin = ", ".join(sorted({located.origin for located in files.values()}))
     return Corpus(
@@ -152,6 +169,10 @@ def load_corpus(
         origin=origin,
         vocab_settings=settings,
     )
+
+
+def _file_size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0  # a missing file fails in its reader
 
 
 def describe(corpus: Corpus) -> dict:
@@ -170,7 +191,8 @@ def describe(corpus: Corpus) -> dict:
     }
     for split in SPLITS:
         s = corpus.splits[split]
-        unk = int(np.count_nonzero(s.ids == corpus.vocab.unk))
+        chunks = s.ids.chunks() if hasattr(s.ids, "chunks") else [(0, s.ids)]
+        unk = sum(int(np.count_nonzero(c == corpus.vocab.unk)) for _, c in chunks)
         out["splits"][split] = {
             "lines": s.lines,
             "words": s.words,

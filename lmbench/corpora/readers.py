@@ -55,18 +55,54 @@ def read_lines(path: Path) -> list[list[str]]:
 def read_tokens(path: Path) -> Tokens:
     """`read_lines` as one flat word list and per-line counts: no Python list per line."""
     raw, text = _decode(path)
-    words = text.split()
-    if not words:
+    tokens = tokens_of(raw, text)
+    if not tokens.words:
         raise _empty(path)
+    return tokens
+
+
+def tokens_of(raw: bytes, text: str) -> Tokens:
+    """The words of `text` (decoded from `raw`) and the count on each line."""
+    words = text.split()
     if _UNICODE_SPACE.search(raw):  # rare: let str.split find the lines' words
         return Tokens.from_lines(_split_lines(text))
     data = np.frombuffer(raw, dtype=np.uint8)
     space = _ASCII_SPACE[data]
     starts = np.flatnonzero(~space & np.concatenate([[True], space[:-1]]))  # first byte of a word
     newlines = np.flatnonzero(data == ord("\n"))
-    n_lines = newlines.size + (0 if raw.endswith(b"\n") else 1)
+    n_lines = newlines.size + (0 if raw.endswith(b"\n") or not raw else 1)
     lengths = np.bincount(np.searchsorted(newlines, starts), minlength=n_lines)[:n_lines]
     return Tokens(words, lengths.astype(np.int64))
+
+
+BLOCK_BYTES = 16 << 20
+
+
+def line_blocks(path: Path, size: int | None = None):
+    """(raw, text) blocks of `path` of about `size` bytes, each ending at a line's end."""
+    size = size or BLOCK_BYTES
+    if not path.exists():
+        raise DataError(f"{path}: missing split file")
+    offset, tail = 0, b""
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(size)
+            raw = tail + chunk
+            if chunk:
+                cut = raw.rfind(b"\n") + 1
+                raw, tail = (raw[:cut], raw[cut:]) if cut else (b"", raw)
+            else:
+                tail = b""
+            if raw:
+                try:
+                    yield raw, raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise DataError(
+                        f"{path}: not valid UTF-8 ({exc.reason} at byte {offset + exc.start})"
+                    ) from None
+                offset += len(raw)
+            if not chunk:
+                return
 
 
 def brown_lines(zip_path: Path, test_words: int | None = None) -> dict[str, Tokens]:

@@ -120,6 +120,10 @@ class LanguageModel(ABC):
         """Context for a run of queries (a neural model: eval mode, no autograd)."""
         return nullcontext()
 
+    def query_unavailable(self) -> str | None:
+        """Why this trained model has no per-query path (None: it has one)."""
+        return None
+
     def query_start(self, first: int):
         """The state before the first query of a segment whose first (context) token is `first`
         (<s> in sentence mode, <eos> in stream mode)."""

@@ -43,7 +43,7 @@ class TrainingDiverged(RuntimeError):
 def training_columns(train: Segments, vocab_size: int, batch_size: int):
     """(inputs, targets) as [batch_size, columns] int64; a target that is not predicted (the
     next segment's <s>, context only) is IGNORE."""
-    ids = train.ids.astype(np.int64)
+    ids = np.asarray(train.ids).astype(np.int64)  # a large split's ids may be on disk
     targets = ids[1:].copy()
     targets[train.starts[1:-1] - 1] = IGNORE  # the position before each segment start
     columns = targets.size // batch_size

@@ -64,13 +64,15 @@ def _drop_padding(*parts: np.ndarray) -> np.ndarray:
 def write_arpa(tables: BackoffTables, itos: tuple[str, ...], path: Path) -> Path:
     """Every line is a row of a NUL-padded uint8 matrix: number, words, backoff side by side;
     dropping the NULs leaves the ARPA text. An n-gram's words are its prefix's words plus one,
-    reused from the order below. Chunks run on a thread pool (numpy releases the GIL here)."""
+    reused from the order below (a column on disk when the model is: `tables.spill`). Chunks run
+    on a thread pool (numpy releases the GIL here), a few at a time so memory stays bounded."""
     counts = tables.counts
     names = np.array([w.encode() for w in arpa_words(itos)])
     first = _as_rows(names)
     spaced = _as_rows(np.strings.add(b" ", names))
     top = counts.order
-    with open(path, "wb") as out, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    workers = os.cpu_count() or 1
+    with open(path, "wb") as out, ThreadPoolExecutor(max_workers=workers) as pool:
         header = "\n\\data\\\n" + "".join(
             f"ngram {n}={len(o)}\n" for n, o in enumerate(counts.orders, 1)
         )
@@ -79,7 +81,12 @@ def write_arpa(tables: BackoffTables, itos: tuple[str, ...], path: Path) -> Path
         for n in range(1, top + 1):
             o = counts.orders[n - 1]
             below = words
-            words = np.empty((len(o), first.shape[1] + (n - 1) * spaced.shape[1]), dtype=np.uint8)
+            width = first.shape[1] + (n - 1) * spaced.shape[1]
+            if tables.spill is None or n == top:  # the top order's words are never reused
+                words = np.empty((len(o) if n < top else 0, width), dtype=np.uint8)
+            else:
+                words = tables.spill.new(f"words{n}", np.uint8, (width,))
+                words.resize(len(o))  # before the threads write their rows into it
             log_prob, log_backoff = (
                 tables.log_prob[n - 1],
                 tables.log_backoff[n - 1] if n < top else None,
@@ -96,21 +103,25 @@ def write_arpa(tables: BackoffTables, itos: tuple[str, ...], path: Path) -> Path
             ):
                 z = slice(a, a + CHUNK)
                 if n == 1:
-                    words[z] = first[o.keys[z]]
+                    rows = first[o.keys[z]]
                 else:
-                    np.concatenate(
-                        [below[o.prefix[z]], spaced[o.keys[z] % counts.radix]], axis=1, out=words[z]
+                    rows = np.concatenate(
+                        [below[o.prefix[z]], spaced[o.keys[z] % counts.radix]], axis=1
                     )
+                if n < top:
+                    words[a : a + len(rows)] = rows
                 prob = format_log10(log_prob[z] * LOG10_E, after=b"\t")
                 if log_backoff is None:
                     tail = np.full((prob.shape[0], 1), ord("\n"), dtype=np.uint8)
                 else:
                     tail = format_log10(log_backoff[z] * LOG10_E, before=b"\t", after=b"\n")
-                return _drop_padding(prob, words[z], tail)
+                return _drop_padding(prob, rows, tail)
 
             out.write(f"\n\\{n}-grams:\n".encode())
-            for text in pool.map(chunk, range(0, len(o), CHUNK)):
-                text.tofile(out)
+            starts = range(0, len(o), CHUNK)
+            for window in range(0, len(starts), 2 * workers):
+                for text in pool.map(chunk, starts[window : window + 2 * workers]):
+                    text.tofile(out)
         out.write(b"\n\\end\\\n")
     return path
 

@@ -56,13 +56,8 @@ class NgramCounts:
 
         `lookups[n - 1]` (a `HashIndex` over order n's keys) replaces binary search when given.
         """
-        ids = data.ids.astype(np.int64)
-        if ids.size and (ids.min() < 0 or ids.max() > self.vocab_size):
-            bad = int(ids[(ids < 0) | (ids > self.vocab_size)][0])
-            raise ValueError(
-                f"token id {bad} is outside the vocabulary of {self.vocab_size} words (+ <s>)"
-            )
-        left = np.arange(ids.size) - data.segment_start_of_each_position()  # tokens to the left
+        ids = checked_ids(data.ids, self.vocab_size)
+        left = data.tokens_to_the_left()
         found = [ids]
         for n in range(2, self.order + 1):
             prev = np.full(ids.size, -1, dtype=np.int64)
@@ -71,11 +66,11 @@ class NgramCounts:
             if lookups is not None:
                 found.append(lookups[n - 1].lookup(keys))
                 continue
-            table = self.orders[n - 1].keys
-            if table.size == 0:
+            table = self.orders[n - 1].keys  # an array, or a `Spill` on disk
+            if len(table) == 0:
                 found.append(np.full(ids.size, -1, dtype=np.int64))
                 continue
-            at = np.minimum(np.searchsorted(table, keys), table.size - 1)
+            at = np.minimum(table.searchsorted(keys), len(table) - 1)
             found.append(np.where((keys >= 0) & (table[at] == keys), at, -1))
         return found
 
@@ -88,16 +83,20 @@ def check_order(order: int) -> None:
         raise ValueError(f"order must be between 1 and {MAX_ORDER}, got {order}")
 
 
-def count_ngrams(data: Segments, order: int, vocab_size: int) -> NgramCounts:
-    check_order(order)
-    radix = vocab_size + 1
-    ids = data.ids.astype(np.int64)
+def checked_ids(ids: np.ndarray, vocab_size: int) -> np.ndarray:
+    """`ids` as int64, or a clear error naming the first token id outside the vocabulary."""
+    ids = np.asarray(ids).astype(np.int64)
     if ids.size and (ids.min() < 0 or ids.max() > vocab_size):
         bad = int(ids[(ids < 0) | (ids > vocab_size)][0])
         raise ValueError(f"token id {bad} is outside the vocabulary of {vocab_size} words (+ <s>)")
-    left = (
-        np.arange(ids.size) - data.segment_start_of_each_position()
-    )  # tokens to the left in segment
+    return ids
+
+
+def count_ngrams(data: Segments, order: int, vocab_size: int) -> NgramCounts:
+    check_order(order)
+    radix = vocab_size + 1
+    ids = checked_ids(data.ids, vocab_size)
+    left = data.tokens_to_the_left()
     unigram = Order(
         keys=np.arange(radix, dtype=np.int64),
         counts=np.bincount(ids, minlength=radix).astype(np.int32),

@@ -9,18 +9,24 @@ from .smoothing import absolute, kneser_ney, witten_bell
 class KneserNey(InterpolatedNgram):
     """Interpolated modified Kneser-Ney, estimated as KenLM's lmplz does."""
 
+    method = "kn"
+
     @staticmethod
     def estimate(counts, config):
         return kneser_ney(counts, config.discount_fallback)
 
 
 class WittenBell(InterpolatedNgram):
+    method = "wb"
+
     @staticmethod
     def estimate(counts, config):
         return witten_bell(counts)
 
 
 class AbsoluteDiscount(InterpolatedNgram):
+    method = "abs"
+
     @staticmethod
     def estimate(counts, config):
         return absolute(counts)

@@ -7,16 +7,24 @@ so scoring is one hash lookup per order over the whole text, no Python loop per 
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
+from ...errors import UsageError
 from ...protocol import Segments
+from ...spill import MemoryCap, parse_size, physical_memory
 from ..base import Budget, FitReport, LanguageModel
 from .counts import NgramCounts, check_order, count_ngrams
 from .lookup import HASH_MASK, HASH_MULTIPLIER, HashIndex
 from .prune import compact, keep_masks, parse_thresholds
 from .smoothing import Discounted, weights_from_discounts
+
+IN_MEMORY_BYTES_PER_TOKEN = 64  # per token and order: the in-memory path's peak, measured (kn5
+# on WikiText-2: ~260 bytes per training token) with headroom
+DEFAULT_MEMORY_SHARE = 0.8  # no memory= given: 80% of physical memory, as lmplz's -S default
 
 
 @dataclass(frozen=True)
@@ -24,10 +32,25 @@ class NgramConfig:
     order: int = 5  # N: condition on the previous N - 1 tokens
     discount_fallback: bool = False  # KN only: lmplz's 0.5/1/1.5 when a discount is undefined
     prune: str = ""  # raw-count thresholds per order as lmplz --prune, e.g. "0 0 1"; "" keeps all
+    # a cap on estimation memory as lmplz -S (2G, 500M): the model is estimated in memory when
+    # its estimate fits, through columns on disk otherwise; "" caps at 80% of physical memory
+    memory: str = ""
+
+    HASH_OMITS_DEFAULT: ClassVar[dict] = {"memory": ""}
 
     def __post_init__(self):
         check_order(self.order)
         parse_thresholds(self.prune, self.order)  # fail at --set time, not mid-run
+        if self.memory:
+            parse_size(self.memory)
+
+    def memory_cap(self) -> int:
+        if self.memory:
+            return parse_size(self.memory)
+        return int(DEFAULT_MEMORY_SHARE * physical_memory())
+
+    def in_memory_estimate(self, tokens: int) -> int:
+        return IN_MEMORY_BYTES_PER_TOKEN * self.order * tokens
 
 
 @dataclass
@@ -36,12 +59,16 @@ class BackoffTables:
     log_prob: list[np.ndarray]  # natural log, per order over its n-gram ids; <s>: -inf
     log_backoff: list[np.ndarray]  # natural log, per order; 0 where the n-gram is never a context
     notes: dict = field(default_factory=dict)
+    spill: object = None  # `external.Columns` when the columns are on disk (a capped estimate)
     _lookups: list | None = None
 
     @property
-    def lookups(self) -> list:
+    def lookups(self) -> list | None:
         """Per order: a HashIndex over its keys (order 1: None, ids are tokens). Built on first
-        use: exporting ARPA needs none, scoring pays for it once."""
+        use: exporting ARPA needs none, scoring pays for it once. None for columns on disk:
+        their lookups are passes over the sorted keys (`Spill.searchsorted`)."""
+        if self.spill is not None:
+            return None
         if self._lookups is None:
             self._lookups = [None] + [HashIndex(o.keys) for o in self.counts.orders[1:]]
         return self._lookups
@@ -89,6 +116,7 @@ class InterpolatedNgram(LanguageModel):
     """A count model estimated by `estimate` (a smoothing method), scored as a backoff table."""
 
     family = "ngram"
+    method: ClassVar[str] = ""  # the smoother's name in `external.estimate_capped`
 
     @staticmethod
     def estimate(counts: NgramCounts, config) -> Discounted:  # pragma: no cover - abstract
@@ -99,6 +127,30 @@ class InterpolatedNgram(LanguageModel):
     def fit(self, train: Segments, budget: Budget, on_eval=None) -> FitReport:
         train, ended_by = budget.count_slice(train)
         self._query_views = None
+        cap = self.config.memory_cap()
+        if self.config.in_memory_estimate(train.ids.size) > cap:
+            self.tables = self._estimate_capped(train, MemoryCap(cap))
+        else:
+            self.tables = self._estimate_in_memory(train)
+        self.tables.notes["estimation"] = {
+            "memory_cap_bytes": cap,
+            "on_disk": self.tables.spill is not None,
+        }
+        return FitReport(train_tokens=train.n_predicted, ended_by=ended_by, notes=self.tables.notes)
+
+    def _estimate_capped(self, train: Segments, cap: MemoryCap) -> BackoffTables:
+        from .external import Columns, count_ngrams_capped, estimate_capped
+
+        # the folder lives as long as the model: its columns are the model
+        self._spill_folder = tempfile.TemporaryDirectory(prefix="lmbench-ngram-")
+        columns = Columns(self._spill_folder.name, cap)
+        counts = count_ngrams_capped(train, self.config.order, self.vocab_size, columns)
+        thresholds = parse_thresholds(self.config.prune, self.config.order)
+        return estimate_capped(
+            counts, self.method, self.config.discount_fallback, thresholds, columns
+        )
+
+    def _estimate_in_memory(self, train: Segments) -> BackoffTables:
         counts = count_ngrams(train, self.config.order, self.vocab_size)
         plan = self.estimate(counts, self.config)
         thresholds = parse_thresholds(self.config.prune, self.config.order)
@@ -111,14 +163,22 @@ class InterpolatedNgram(LanguageModel):
         plan.notes["ngrams"] = [len(o) for o in counts.orders]
         for o in counts.orders:  # scoring needs keys and links only
             o.counts = o.anchored = o.first = None
-        self.tables = interpolate(counts, weights)
-        return FitReport(train_tokens=train.n_predicted, ended_by=ended_by, notes=self.tables.notes)
+        return interpolate(counts, weights)
 
     def log_prob(self, data: Segments) -> np.ndarray:
         return score(self.tables, data)
 
     def context_size(self) -> int:
         return self.config.order - 1
+
+    def query_unavailable(self) -> str | None:
+        if self.tables.spill is None:
+            return None
+        return (
+            "this n-gram model was estimated on disk (its in-memory estimate exceeded "
+            f"memory={self.config.memory or 'the default cap'}): per-query decoding needs the "
+            "in-memory tables; rerun with a larger --set memory=SIZE, or score in bulk"
+        )
 
     def query_start(self, first: int) -> tuple[int, ...]:
         # state: ids of the n-grams ending at the last token, orders 1 .. N - 1
@@ -130,6 +190,8 @@ class InterpolatedNgram(LanguageModel):
         longest one's probability and the backoffs of the longer contexts it skipped."""
         if self._query_views is None:
             t = self.tables
+            if self.query_unavailable():
+                raise UsageError(self.query_unavailable())
             self._query_views = (
                 [memoryview(p) for p in t.log_prob],
                 [memoryview(b) for b in t.log_backoff],
@@ -170,7 +232,8 @@ class InterpolatedNgram(LanguageModel):
 
     def index_bytes(self) -> int:
         """Bytes of the hash indexes scoring builds over the keys (beside `size_bytes`)."""
-        return int(sum(i.slot_keys.nbytes + i.slot_values.nbytes for i in self.tables.lookups if i))
+        lookups = self.tables.lookups or []
+        return int(sum(i.slot_keys.nbytes + i.slot_values.nbytes for i in lookups if i))
 
     def size_bytes(self) -> int:
         keys = sum(

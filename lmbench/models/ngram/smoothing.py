@@ -72,10 +72,15 @@ def _without_bos(a: list[np.ndarray], vocab_size: int) -> list[np.ndarray]:
     return a
 
 
+def counts_of_counts(a: np.ndarray, upto: int = 4) -> list[int]:
+    """How many n-grams have (effective) count 1, 2, ..., `upto`."""
+    return [int(np.count_nonzero(a == k)) for k in range(1, upto + 1)]
+
+
 def modified_kn_discounts(
-    a: np.ndarray, order: int, fallback: bool
+    t: list[int], order: int, fallback: bool
 ) -> tuple[tuple[float, float, float], bool]:
-    t = [int(np.count_nonzero(a == k)) for k in (1, 2, 3, 4)]
+    """D1, D2, D3+ from the counts of adjusted counts 1..4 (`t`), and whether they fell back."""
     try:
         if min(t) == 0:
             raise DiscountError(
@@ -97,6 +102,38 @@ def modified_kn_discounts(
         ) from None
 
 
+def kn_discount(a: np.ndarray, values: tuple[float, float, float]) -> np.ndarray:
+    """The mass modified KN takes from each n-gram: D1, D2 or D3+ by its adjusted count."""
+    return np.array([0.0, *values])[np.minimum(a, 3).astype(np.int64)]
+
+
+def absolute_discount(n1: int, n2: int) -> float:
+    return n1 / (n1 + 2 * n2) if n1 + n2 > 0 else 0.5
+
+
+def witten_bell_discount(a: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """d = a T(h) / (S(h) + T(h)) with `group` the context of each n-gram (all of a context's
+    n-grams must be in `a`)."""
+    total = np.bincount(group, weights=a)
+    types = np.bincount(group, weights=(a > 0).astype(np.float64))
+    with np.errstate(invalid="ignore"):  # contexts with no extension: never looked up
+        share = types / (total + types)
+    return a * share[group]
+
+
+def interpolation_weights(
+    a: np.ndarray, d: np.ndarray, group: np.ndarray, contexts: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """u over the n-grams and gamma over contexts 0..contexts-1 (`group`: each n-gram's context;
+    all of a context's n-grams must be in `a`, in order, for the sums to be the same bits)."""
+    total = np.bincount(group, weights=a, minlength=contexts)
+    taken = np.bincount(group, weights=d, minlength=contexts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = np.where(a > d, (a - d) / total[group], 0.0)
+        gamma = np.where(total > 0, taken / total, np.nan)
+    return u, gamma
+
+
 def weights_from_discounts(
     counts: NgramCounts, plan: Discounted, keep: list | None = None
 ) -> Weights:
@@ -109,16 +146,11 @@ def weights_from_discounts(
     for n in range(1, counts.order + 1):
         o = counts.orders[n - 1]
         if n == 1:
-            group = np.zeros(len(o), dtype=np.int64)
-            contexts = 1
+            group, contexts = np.zeros(len(o), dtype=np.int64), 1
         else:
-            group = o.prefix
-            contexts = len(counts.orders[n - 2])
-        total = np.bincount(group, weights=a[n - 1], minlength=contexts)
-        taken = np.bincount(group, weights=d[n - 1], minlength=contexts)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            u.append(np.where(a[n - 1] > d[n - 1], (a[n - 1] - d[n - 1]) / total[group], 0.0))
-            gamma[n - 1] = np.where(total > 0, taken / total, np.nan)
+            group, contexts = o.prefix, len(counts.orders[n - 2])
+        un, gamma[n - 1] = interpolation_weights(a[n - 1], d[n - 1], group, contexts)
+        u.append(un)
     if not np.isfinite(gamma[0][0]):
         raise ValueError("empty training data: no token to estimate a unigram distribution from")
     return Weights(u, gamma, plan.notes)
@@ -128,12 +160,11 @@ def kneser_ney(counts: NgramCounts, fallback: bool) -> Discounted:
     a = _without_bos(continuation_counts(counts), counts.vocab_size)
     d, discounts, fell_back = [], {}, []
     for n in range(1, counts.order + 1):
-        values, used = modified_kn_discounts(a[n - 1][a[n - 1] > 0], n, fallback)
+        values, used = modified_kn_discounts(counts_of_counts(a[n - 1]), n, fallback)
         discounts[n] = list(values)
         if used:
             fell_back.append(n)
-        table = np.array([0.0, *values])
-        d.append(table[np.minimum(a[n - 1], 3).astype(np.int64)])
+        d.append(kn_discount(a[n - 1], values))
     return Discounted(a, d, {"discounts": discounts, "discount_fallback_orders": fell_back})
 
 
@@ -143,11 +174,7 @@ def witten_bell(counts: NgramCounts) -> Discounted:
     for n in range(1, counts.order + 1):
         o = counts.orders[n - 1]
         group = np.zeros(len(o), dtype=np.int64) if n == 1 else o.prefix
-        total = np.bincount(group, weights=a[n - 1])
-        types = np.bincount(group, weights=(a[n - 1] > 0).astype(np.float64))
-        with np.errstate(invalid="ignore"):  # contexts with no extension: never looked up
-            share = types / (total + types)
-        d.append(a[n - 1] * share[group])
+        d.append(witten_bell_discount(a[n - 1], group))
     return Discounted(a, d, {})
 
 
@@ -155,8 +182,7 @@ def absolute(counts: NgramCounts) -> Discounted:
     a = _without_bos(raw_counts(counts), counts.vocab_size)
     d, discounts = [], {}
     for n in range(1, counts.order + 1):
-        n1, n2 = (int(np.count_nonzero(a[n - 1] == k)) for k in (1, 2))
-        value = n1 / (n1 + 2 * n2) if n1 + n2 > 0 else 0.5
+        value = absolute_discount(*counts_of_counts(a[n - 1], upto=2))
         discounts[n] = value
         d.append(np.minimum(a[n - 1], value))
     return Discounted(a, d, {"discounts": discounts})
