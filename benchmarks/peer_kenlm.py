@@ -15,11 +15,15 @@ Measured:
   (sentence mode): our kn5's `query` against KenLM's `BaseScore` with its State on the same
   model (ours, written as ARPA and loaded by KenLM), alternating passes; the answers compared.
   Needs only the `kenlm` module: `python benchmarks/peer_kenlm.py --only queries`.
+- scale (`--only scale`, needs only lmplz): kn5 to an ARPA file on corpora of `--sizes` tokens
+  sampled from WikiText-2's kn5 (`lmbench synthesize`), ours under `--set memory=CAP` beside
+  `lmplz -S CAP` for each of `--caps`: wall time, peak RSS, and the n-gram counts of both files.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -233,6 +237,66 @@ def nltk_cost(data_dir: str, train_tokens: int = 20_000, scored: int = 300) -> d
     }
 
 
+def arpa_counts(path: Path) -> list[int]:
+    """The `ngram n=count` header of an ARPA file."""
+    counts = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("ngram "):
+                counts.append(int(line.split("=")[1]))
+            elif line.startswith("\\1-grams:"):
+                return counts
+    return counts
+
+
+def scale(
+    data_dir: str, folder: Path, repeats: int, sizes: list[str], caps: list[str], root: Path
+) -> dict:
+    """kn5 to an ARPA file at scale, ours (`lmbench export-arpa --set memory=CAP`) beside
+    `lmplz -o 5 -S CAP`, alternating, on corpora sampled from WikiText-2's kn5
+    (`lmbench synthesize`, made once under `root` and reused: never timed)."""
+    results = {}
+    for size in sizes:
+        corpus = root / f"wikitext2-kn5-{size}-seed0"
+        if not (corpus / "synthesized.json").exists():
+            subprocess.run(
+                [PYTHON, "-m", "lmbench.cli", "synthesize", "--tokens", size]
+                + ["--out", str(corpus), "--data-dir", data_dir],
+                check=True,
+            )
+        text = corpus / "train.lmplz.txt"  # lmplz reserves <unk>: the word is renamed for it
+        if not text.exists():
+            with open(text, "wb") as out:
+                subprocess.run(
+                    ["sed", "s/<unk>/UNK/g", str(corpus / "train.txt")], stdout=out, check=True
+                )
+        row: dict = {"corpus": str(corpus), "train_bytes": (corpus / "train.txt").stat().st_size}
+        for cap in caps:
+            ours, theirs = folder / "ours.arpa", folder / "lmplz.arpa"
+            measured = alternate(
+                {
+                    "lmplz": ["lmplz", "-o", "5", "-S", cap, "-T", str(folder)]
+                    + ["--text", str(text), "--arpa", str(theirs)],
+                    "ours": [PYTHON, "-m", "lmbench.cli", "export-arpa", "--corpus", str(corpus)]
+                    + ["--model", "kn5", "--set", f"memory={cap}", "--mode", "sentence"]
+                    + ["--out", str(ours)],
+                },
+                repeats,
+            )
+            counts = {"ours": arpa_counts(ours), "lmplz": arpa_counts(theirs)}
+            row[cap] = {
+                **measured,
+                "ratio_ours_over_lmplz": measured["ours"]["median_s"]
+                / measured["lmplz"]["median_s"],
+                "ngram_counts": counts,
+                # lmplz adds its own <unk> unigram beside the renamed word
+                "same_ngrams_orders_2_up": counts["ours"][1:] == counts["lmplz"][1:],
+            }
+            print(json.dumps({size: {cap: row[cap]}}), file=sys.stderr)
+        results[size] = row
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -244,10 +308,33 @@ def main() -> int:
     parser.add_argument("--out", default=None)
     parser.add_argument(
         "--only",
-        choices=["queries"],
-        help="only the decoder-query comparison (needs the kenlm module, not lmplz)",
+        choices=["queries", "scale"],
+        help="queries: only the decoder-query comparison (needs the kenlm module, not lmplz); "
+        "scale: only kn5 at --sizes tokens under --caps, beside lmplz",
+    )
+    parser.add_argument("--sizes", default="10M,100M", help="scale: train tokens (10M,100M)")
+    parser.add_argument("--caps", default="2G,4G", help="scale: memory caps, -S for lmplz (2G,4G)")
+    parser.add_argument(
+        "--scale-dir",
+        default=str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lmbench"),
+        help="scale: where the synthesized corpora are made once and kept",
     )
     args = parser.parse_args()
+    if args.only == "scale":
+        if shutil.which("lmplz") is None:
+            print("lmplz is not on PATH: build KenLM and add its bin/ to PATH", file=sys.stderr)
+            return 2
+        with tempfile.TemporaryDirectory() as tmp:
+            result = scale(
+                args.data_dir,
+                Path(tmp),
+                args.repeats,
+                args.sizes.split(","),
+                args.caps.split(","),
+                Path(args.scale_dir) / "synthetic",
+            )
+        save_peer_results("kenlm-scale", {"env": environment(), "scale": result}, args.out)
+        return 0
     try:
         import kenlm  # noqa: F401
     except ImportError:

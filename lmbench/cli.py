@@ -135,6 +135,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(p)
 
     p = sub.add_parser(
+        "synthesize",
+        help="a corpus of any size sampled from a count model (kn5 on WikiText-2 by default), "
+        "to measure n-gram estimation at scale",
+    )
+    p.add_argument("--corpus", default="wikitext2", help="the source corpus (wikitext2)")
+    p.add_argument("--model", default="kn5", help="a backoff n-gram model, stream mode (kn5)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[])
+    p.add_argument("--tokens", required=True, type=_count, help="train tokens, e.g. 10M or 100M")
+    p.add_argument(
+        "--heldout-tokens", type=_count, default=250_000, help="valid and test tokens (250K)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--streams", type=int, default=20_000, help="documents drawn at once (20000)")
+    p.add_argument("--out", required=True, help="the corpus folder to write")
+    _add_data_dir(p)
+
+    p = sub.add_parser(
         "sample",
         help="generate text from a recorded run (--run) or from a fresh short run (--corpus, --model)",
     )
@@ -422,6 +439,38 @@ def cmd_export_arpa(args) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    """'100M' -> 100,000,000 tokens (K, M, G: powers of 1,000)."""
+    scale = {"K": 10**3, "M": 10**6, "G": 10**9}.get(text[-1:].upper(), 1)
+    try:
+        value = float(text[:-1] if scale > 1 else text) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a count such as 250K or 100M") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive count")
+    return int(value)
+
+
+def cmd_synthesize(args) -> int:
+    from .settings import parse_sets
+    from .synthesize import synthesize
+
+    sizes = {"train": args.tokens, "valid": args.heldout_tokens, "test": args.heldout_tokens}
+    manifest = synthesize(
+        args.corpus,
+        args.model,
+        parse_sets(args.set),
+        sizes,
+        args.seed,
+        args.streams,
+        Path(args.out),
+        args.data_dir,
+        note=lambda line: print(line, file=sys.stderr),
+    )
+    print(f"{args.out}: {sum(sizes.values()):,} tokens in {manifest['seconds']:.0f} s")
+    return 0
+
+
 def cmd_sample(args) -> int:
     from .sampling import sample_fresh, sample_recorded
 
@@ -541,6 +590,7 @@ COMMANDS = {
     "sample": cmd_sample,
     "export-arpa": cmd_export_arpa,
     "doctor": cmd_doctor,
+    "synthesize": cmd_synthesize,
     "machine": cmd_machine,
 }
 

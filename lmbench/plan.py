@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from .corpora import (
     check_corpus_name,
+    corpus_is_large,
     corpus_sha256,
     is_directory_corpus,
     load_corpus,
@@ -200,8 +201,8 @@ def plan(spec: RunSpec, suite: str = "adhoc", data_dir=None) -> PlannedRun:
             f"model {spec.model!r} trains until a budget ends: give --budget-epochs, "
             "--budget-tokens or --budget-seconds"
         )
-    if is_directory_corpus(spec.corpus):  # user data: find bad files now, not inside a run
-        load_corpus(spec.corpus, data_dir, **vocab)
+    if is_directory_corpus(spec.corpus) and not corpus_is_large(spec.corpus, data_dir):
+        load_corpus(spec.corpus, data_dir, **vocab)  # user data: find bad files now, not in a run
     sha = corpus_sha256(locate_files(spec.corpus, data_dir))
     config = {
         "corpus_sha256": sha,

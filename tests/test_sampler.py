@@ -56,3 +56,26 @@ def test_streams_are_documents_from_the_start_token_and_a_seed_repeats_them(mode
     expected = np.exp(model.next_log_probs(np.array([0])))
     seen = np.bincount(words, minlength=VOCAB) / words.size
     assert np.abs(seen - expected).max() < 0.01
+
+
+def test_synthesize_writes_a_corpus_of_the_asked_size_the_same_for_a_seed(tmp_path, mirror):
+    from lmbench.cli import main
+    from lmbench.corpora import load_corpus
+
+    def make(out, seed):
+        args = ["synthesize", "--corpus", "ptb", "--model", "kn3", "--tokens", "30K"]
+        args += ["--heldout-tokens", "2.5K", "--streams", "7", "--seed", str(seed)]
+        assert main([*args, "--out", str(out), "--data-dir", str(mirror)]) == 0
+
+    make(tmp_path / "a", 0)
+    make(tmp_path / "b", 0)
+    make(tmp_path / "c", 1)
+    train = (tmp_path / "a" / "train.txt").read_bytes()
+    assert train == (tmp_path / "b" / "train.txt").read_bytes()
+    assert train != (tmp_path / "c" / "train.txt").read_bytes()
+    corpus = load_corpus(str(tmp_path / "a"))
+    documents = {"train": 30, "valid": 3, "test": 3}  # of 1,000 tokens; each ends a line
+    for split, tokens in (("train", 30_000), ("valid", 2_500), ("test", 2_500)):
+        got = corpus.splits[split].tokens
+        assert tokens <= got <= tokens + documents[split]
+    assert corpus.vocab.size > 3_000  # PTB's words, Zipf-distributed: not a toy vocabulary

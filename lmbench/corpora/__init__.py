@@ -171,6 +171,12 @@ def load_corpus(
     )
 
 
+def corpus_is_large(name: str, data_dir=None) -> bool:
+    """Whether a split is read in blocks (loading it to check it costs minutes)."""
+    files = locate_files(name, data_dir, download=False)
+    return any(_file_size(located.path) > LARGE_SPLIT_BYTES for located in files.values())
+
+
 def _file_size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0  # a missing file fails in its reader
 

@@ -20,7 +20,7 @@ from ..spill import Spill
 from ..vocab import Vocab
 from .readers import line_blocks, tokens_of
 
-LARGE_SPLIT_BYTES = 64 << 20  # WikiText-2's train is 11 MB; WikiText-103's 540 MB
+LARGE_SPLIT_BYTES = 32 << 20  # WikiText-2's train is 11 MB; WikiText-103's 540 MB
 
 
 def count_words(path: Path) -> tuple[Counter, int]:

@@ -90,9 +90,9 @@ class BackoffSampler:
             out[:, j] = self._ids(j, np.where(below >= 0, below * self.radix + word, -1))
         return out
 
-    def sample(self, streams: int, tokens: int, start: int, seed: int) -> np.ndarray:
+    def sample(self, streams: int, tokens: int, start: int, seed) -> np.ndarray:
         """(streams, tokens) word ids, each stream a document started after token `start`
-        (<eos> for stream mode, <s> for sentences)."""
+        (<eos> for a stream-mode model); `seed`: an int or a sequence of ints."""
         rng = np.random.default_rng(seed)
         context = np.full((streams, self.order), -1, dtype=np.int64)
         context[:, 0] = 0
