@@ -333,7 +333,8 @@ def main() -> int:
                 args.caps.split(","),
                 Path(args.scale_dir) / "synthetic",
             )
-        save_peer_results("kenlm-scale", {"env": environment(), "scale": result}, args.out)
+        name = "kenlm-scale-" + args.sizes.replace(",", "-")
+        save_peer_results(name, {"env": environment(), "scale": result}, args.out)
         return 0
     try:
         import kenlm  # noqa: F401
