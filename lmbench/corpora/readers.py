@@ -75,7 +75,7 @@ def tokens_of(raw: bytes, text: str) -> Tokens:
     return Tokens(words, lengths.astype(np.int64))
 
 
-BLOCK_BYTES = 16 << 20
+BLOCK_BYTES = 4 << 20  # a block's words as Python strings take ~15x its bytes
 
 
 def line_blocks(path: Path, size: int | None = None):

@@ -15,7 +15,7 @@ import numpy as np
 
 from ...errors import UsageError
 from ...protocol import Segments
-from ...spill import MemoryCap, parse_size, physical_memory
+from ...spill import MemoryCap, fixed_mmap_threshold, parse_size, physical_memory
 from ..base import Budget, FitReport, LanguageModel
 from .counts import NgramCounts, check_order, count_ngrams
 from .lookup import HASH_MASK, HASH_MULTIPLIER, HashIndex
@@ -141,6 +141,7 @@ class InterpolatedNgram(LanguageModel):
     def _estimate_capped(self, train: Segments, cap: MemoryCap) -> BackoffTables:
         from .external import Columns, count_ngrams_capped, estimate_capped
 
+        fixed_mmap_threshold()
         # the folder lives as long as the model: its columns are the model
         self._spill_folder = tempfile.TemporaryDirectory(prefix="lmbench-ngram-")
         columns = Columns(self._spill_folder.name, cap)
