@@ -103,29 +103,8 @@ def count_ngrams_capped(
     for n in range(2, order + 1):
         runs, local = [], columns.new(f"local{n}", np.int64)
         for a in range(0, size, rows):
-            b = min(size, a + rows)
-            ids, left = tokens(a, b), data.tokens_to_the_left(a, b)
-            here = current(a, b)
-            before = (
-                np.concatenate([[-1], current(a - 1, b - 1)]) if a == 0 else current(a - 1, b - 1)
-            )
-            valid = np.flatnonzero(left >= n - 1)
-            keys = before[valid] * radix + ids[valid]
-            uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-            suffix = np.empty(uniq.size, dtype=np.int64)
-            suffix[inverse] = here[valid]
-            starts_here = np.zeros(uniq.size, dtype=bool)
-            starts_here[inverse[left[valid] == n - 1]] = True
-            runs.append(
-                [
-                    columns.of(f"run{n}.keys", uniq),
-                    columns.of(f"run{n}.counts", counts.astype(np.int64)),
-                    columns.of(f"run{n}.suffix", suffix),
-                    columns.of(f"run{n}.anchored", starts_here),
-                ]
-            )
-            position = np.full(b - a, -1, dtype=np.int64)
-            position[valid] = inverse
+            run, position = _count_chunk(data, a, min(size, a + rows), n, radix, current, columns)
+            runs.append(run)
             local.append(position)
         merged, maps = _merge_runs(runs, columns, n)
         keys, counts, suffix, anchored = merged
@@ -136,6 +115,33 @@ def count_ngrams_capped(
         if n < order:
             current = _positions_to_ids(local, maps, rows, columns, n)
     return NgramCounts(order, vocab_size, orders)
+
+
+def _count_chunk(data: Segments, a: int, b: int, n: int, radix: int, current, columns: Columns):
+    """Positions a..b-1 as a sorted run of their distinct order-n n-grams (keys, counts, suffix
+    ids, anchored), and each position's index in the run (-1: no n-gram ends there). A function
+    of its own so that its temporaries are freed before the next stage allocates."""
+    ids, left = data.ids[a:b].astype(np.int64), data.tokens_to_the_left(a, b)
+    here = current(a, b)
+    before = np.concatenate([[-1], current(a - 1, b - 1)]) if a == 0 else current(a - 1, b - 1)
+    valid = np.flatnonzero(left >= n - 1)
+    keys = before[valid] * radix + ids[valid]
+    del before, ids
+    uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    del keys
+    suffix = np.empty(uniq.size, dtype=np.int64)
+    suffix[inverse] = here[valid]
+    starts_here = np.zeros(uniq.size, dtype=bool)
+    starts_here[inverse[left[valid] == n - 1]] = True
+    run = [
+        columns.of(f"run{n}.keys", uniq),
+        columns.of(f"run{n}.counts", counts.astype(np.int64)),
+        columns.of(f"run{n}.suffix", suffix),
+        columns.of(f"run{n}.anchored", starts_here),
+    ]
+    position = np.full(b - a, -1, dtype=np.int64)
+    position[valid] = inverse
+    return run, position
 
 
 def _merge_runs(runs: list[list[Spill]], columns: Columns, n: int):
@@ -313,20 +319,30 @@ def _weights(counts: NgramCounts, a: list, discount, keep, columns: Columns):
         gn = gn if n == 2 else columns.new(f"gamma{n - 1}", np.float64)
         written = 0  # contexts whose gamma is out
         for start, stop in context_chunks(o.prefix, columns.rows):
-            prefix, an = o.prefix[start:stop], a[n - 1][start:stop]
-            lo, hi = int(prefix[0]), int(prefix[-1]) + 1
-            group = prefix - lo
-            dn = discount(n, an, group)
-            if keep is not None:
-                dn = np.where(keep[n - 1][start:stop], dn, an)
-            weights, context_gamma = interpolation_weights(an, dn, group, hi - lo)
+            weights, context_gamma, lo, hi = _weights_chunk(
+                o, a[n - 1], discount, keep, n, start, stop
+            )
             un.append(weights)
             _write_gamma(gn, written, lo, context_gamma)
             written = hi
+            del weights, context_gamma
         _write_gamma(gn, written, contexts, np.empty(0))
         u.append(un)
         gamma.append(gn)
     return u, gamma
+
+
+def _weights_chunk(o: Order, a, discount, keep, n: int, start: int, stop: int):
+    """u over rows start..stop-1 of order n and gamma over the contexts they cover (lo..hi-1)."""
+    prefix, an = o.prefix[start:stop], a[start:stop]
+    lo, hi = int(prefix[0]), int(prefix[-1]) + 1
+    group = prefix - lo
+    del prefix
+    dn = discount(n, an, group)
+    if keep is not None:
+        dn = np.where(keep[n - 1][start:stop], dn, an)
+    weights, context_gamma = interpolation_weights(an, dn, group, hi - lo)
+    return weights, context_gamma, lo, hi
 
 
 def _write_gamma(gamma, written: int, lo: int, values: np.ndarray) -> None:
@@ -415,6 +431,7 @@ def _interpolate(counts: NgramCounts, u: list, gamma: list, notes: dict, columns
                     context[prefix] if isinstance(context, np.ndarray) else context.take(prefix)
                 )
                 prob.append(u[n - 1][z] + weight * seen[z])
+                del prefix, weight  # not held into the next order's gather
             seen.close()
             u[n - 1].close()
             log_prob.append(_log(below, columns, n - 1))
