@@ -75,24 +75,22 @@ def make_segments(
     ids: np.ndarray, eos_positions: np.ndarray, mode: str, eos: int, bos: int
 ) -> Segments:
     """Lay out a split (ids with an <eos> ending each line) for `mode`."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if hasattr(ids, "sibling"):  # a `Spill`: laid out on disk too
         return _segments_on_disk(ids, eos_positions, mode, eos, bos)
     ids = np.asarray(ids, dtype=np.int32)
     if mode == "stream":
         stream = np.concatenate([np.array([eos], dtype=np.int32), ids])
         return Segments(stream, np.array([0, stream.size], dtype=np.int64))
-    if mode == "sentence":
-        line_starts = np.concatenate([[0], np.asarray(eos_positions[:-1], dtype=np.int64) + 1])
-        with_bos = np.insert(ids, line_starts, bos).astype(np.int32)
-        starts = line_starts + np.arange(line_starts.size)
-        return Segments(with_bos, np.append(starts, with_bos.size).astype(np.int64))
-    raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    line_starts = np.concatenate([[0], np.asarray(eos_positions[:-1], dtype=np.int64) + 1])
+    with_bos = np.insert(ids, line_starts, bos).astype(np.int32)  # sentence mode
+    starts = line_starts + np.arange(line_starts.size)
+    return Segments(with_bos, np.append(starts, with_bos.size).astype(np.int64))
 
 
 def _segments_on_disk(ids, eos_positions, mode: str, eos: int, bos: int) -> Segments:
     """`make_segments` for ids in a `Spill`, chunk by chunk into a new one."""
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     out = ids.sibling(mode, np.int32)
     if mode == "stream":
         out.append(np.array([eos], dtype=np.int32))

@@ -101,11 +101,13 @@ def count_ngrams_capped(
 
     current = tokens  # (a, b) -> id of the (n-1)-gram ending at positions a..b-1 (-1: none)
     for n in range(2, order + 1):
-        runs, local = [], columns.new(f"local{n}", np.int64)
+        # each position's index in its run: only the next order's keys need it
+        runs, local = [], columns.new(f"local{n}", np.int64) if n < order else None
         for a in range(0, size, rows):
             run, position = _count_chunk(data, a, min(size, a + rows), n, radix, current, columns)
             runs.append(run)
-            local.append(position)
+            if local is not None:
+                local.append(position)
         merged, maps = _merge_runs(runs, columns, n)
         keys, counts, suffix, anchored = merged
         prefix = columns.map(f"prefix{n}", np.int64, lambda k: k // radix, keys)
