@@ -114,6 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep ok/skipped runs already in --out, rerun failed ones",
     )
+    where = p.add_argument_group("where")
+    where.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local (default): one run at a time on this machine; ray: each run a Ray task on "
+        "a node of its own (pip install 'lmbench[ray]')",
+    )
+    where.add_argument(
+        "--address",
+        help="with --executor ray: the cluster's address, e.g. 10.0.0.1:6379 (default: "
+        "$RAY_ADDRESS, else a Ray instance on this machine)",
+    )
     out.add_argument(
         "--wait",
         action=argparse.BooleanOptionalAction,
@@ -309,16 +322,35 @@ def cmd_models(args) -> int:
 def cmd_run(args) -> int:
     from rich.console import Console
 
+    from . import cluster, distributed
     from .hostlock import folder_lock
     from .plan import RunSpec, parse_seeds, plan_seeds
     from .progress import SuiteDisplay, summary_table
     from .records import RECORDS_FILE
-    from .runner import default_out_dir, latest_out_dir, run_planned, sigterm_as_interrupt
+    from .runner import (
+        default_out_dir,
+        latest_out_dir,
+        run_follower,
+        run_planned,
+        sigterm_as_interrupt,
+    )
     from .settings import parse_sets
     from .suites import get_suite
 
     if args.suite and (args.corpus or args.model):
         return _fail("give either --suite or --corpus with --model, not both")
+    world = distributed.from_env()
+    if world.parallel and (args.suite or args.seeds or args.resume or args.executor != "local"):
+        return _fail(
+            "under torchrun, give one neural run (--corpus, --model, one --seed, no --resume): "
+            "its ranks train it together; spread a suite's runs over machines with "
+            "--executor ray"
+        )
+    if args.address and args.executor != "ray":
+        return _fail("--address is the Ray cluster's: give it with --executor ray")
+    threads = args.threads
+    if args.executor == "ray" and threads is None:  # a CPU run reserves a whole node
+        threads = cluster.node_threads(cluster.connect(args.address))
     seeds = parse_seeds(args.seeds) if args.seeds else None
     if args.suite:
         suite = get_suite(args.suite)
@@ -328,6 +360,8 @@ def cmd_run(args) -> int:
                 "carry their own"
             )
         specs, suite_name = list(suite.runs), suite.name
+        if threads is not None:
+            specs = [replace(s, threads=s.threads or threads) for s in specs]
         seeds = seeds or suite.seeds
     else:
         if not (args.corpus and args.model):
@@ -343,7 +377,7 @@ def cmd_run(args) -> int:
                 budget_seconds=args.budget_seconds,
                 budget_tokens=args.budget_tokens,
                 budget_epochs=args.budget_epochs,
-                threads=args.threads,
+                threads=threads,
                 eval_tokens=args.eval_tokens,
                 branches=parse_budgets(args.branches) if args.branches else (),
                 trunk_tokens=args.trunk_tokens,
@@ -359,24 +393,39 @@ def cmd_run(args) -> int:
         out_dir = latest_out_dir(suite_name) or default_out_dir(suite_name)
     else:
         out_dir = default_out_dir(suite_name)
-    # folder lock first: a second writer into this folder stops at once
-    with folder_lock(out_dir), sigterm_as_interrupt():
-        display = SuiteDisplay(len(planned))
-        records = run_planned(planned, out_dir, args.data_dir, args.resume, display, args.wait)
-        if (
-            args.suite and suite.follow_up and not args.seeds and not args.only
-        ):  # --seeds: those, everywhere
-            more = plan_seeds(list(suite.follow_up(records)), None, suite_name, args.data_dir)
-            if more:
-                display = SuiteDisplay(len(more))
-                records += run_planned(
-                    more, out_dir, args.data_dir, args.resume, display, args.wait
-                )
-        if args.suite and not args.only:
-            from .mix import run_mixes
+    if not world.leader:  # torchrun's other ranks train their share; rank 0 records the run
+        record = run_follower(planned[0], out_dir, args.data_dir)
+        if record.status != "ok":
+            return _fail(f"rank {world.rank}: {record.status}: {record.error}")
+        return 0
 
-            mixes = tuple(replace(m, seed=seed) for m in suite.mixes for seed in seeds)
-            records += run_mixes(mixes, out_dir, suite_name, args.resume, args.data_dir)
+    def execute(runs: list) -> list[dict]:
+        if args.executor == "ray":  # one line per start, evaluation and end: runs overlap
+            display = SuiteDisplay(len(runs), live=False)
+            return cluster.run_on_cluster(
+                runs, out_dir, args.data_dir, args.resume, display, args.address
+            )
+        display = SuiteDisplay(len(runs))
+        return run_planned(runs, out_dir, args.data_dir, args.resume, display, args.wait)
+
+    # folder lock first: a second writer into this folder stops at once
+    try:
+        with folder_lock(out_dir), sigterm_as_interrupt():
+            records = execute(planned)
+            if (
+                args.suite and suite.follow_up and not args.seeds and not args.only
+            ):  # --seeds: those, everywhere
+                more = plan_seeds(list(suite.follow_up(records)), None, suite_name, args.data_dir)
+                if more:
+                    records += execute(more)
+            if args.suite and not args.only:
+                from .mix import run_mixes
+
+                mixes = tuple(replace(m, seed=seed) for m in suite.mixes for seed in seeds)
+                records += run_mixes(mixes, out_dir, suite_name, args.resume, args.data_dir)
+    finally:
+        if args.executor == "ray":
+            cluster.disconnect()
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(summary_table(records))
     console.print(f"records: {out_dir / RECORDS_FILE}", highlight=False)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import interrupt, measure
+from . import distributed, interrupt, measure
 from .corpora import load_corpus
 from .errors import DiskFull, SkipRun, is_disk_full_error
 from .evaluate import evaluate
@@ -107,6 +107,8 @@ def execute(
             record.error = f"disk full: {exc}"
             record.extra["disk_full"] = True
         record.extra["traceback"] = traceback.format_exc(limit=8)
+    finally:
+        distributed.leave()
     record.peak_rss_bytes = measure.peak_rss_bytes()
     record.env = env
     return record
@@ -122,8 +124,13 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
             "bf16 on a CPU without native bf16 (AVX512-BF16 or AMX): autocast would emulate it, "
             "slower than fp32; run it on such a CPU, or with --set precision=float32"
         )
+    world = distributed.join(run.device)  # under torchrun: the ranks of this run
+    if world.parallel:
+        record.extra |= {"world_size": world.size, "rank": world.rank}
     emit({"phase": "calibrate"})
-    record.calibration = measure.calibrate(device=run.device)
+    if world.leader:  # the other ranks wait: a calibration beside them would time them too
+        record.calibration = measure.calibrate(device=run.device)
+    distributed.barrier()
     # Peak RSS is the run's (data, model, scoring), not the calibration's freed buffers.
     record.extra["peak_rss_excludes_calibration"] = measure.reset_peak_rss()
     measure.reset_peak_gpu(run.device)
@@ -179,6 +186,9 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
         report = model.fit(train, run.budget, on_eval, **branching)
         total = watch.stop()
     record.extra["load_average"] |= {"end": load_average(), "peak_1min": load.peak}
+    if not world.leader:  # the leader evaluates, scores and records the run
+        record.train_tokens = report.train_tokens
+        return
     record.train_seconds = total - sum(p["eval_seconds"] for p in record.curve)
     trunk_seconds = report.notes.get("resumed_train_seconds")
     if trunk_seconds is not None:  # a branch costs its trunk's seconds up to the branch point
@@ -201,7 +211,9 @@ def _execute(run: PlannedRun, record: RunRecord, out_dir: Path, data_dir, emit: 
         record.train_flops = record.flops_per_token * report.train_tokens
         achieved = record.train_flops / record.train_seconds / 1e9
         peak = "matmul_bf16_gflops" if report.notes.get("compute_dtype") == "bfloat16" else None
-        record.mfu = achieved / record.calibration.get(peak, record.calibration["matmul_gflops"])
+        # the peak of one device (or one rank's threads) times the ranks that trained
+        peak_gflops = record.calibration.get(peak, record.calibration["matmul_gflops"])
+        record.mfu = achieved / (peak_gflops * world.size)
     if model.iterative:  # the best state, for `lmbench sample --run` (git-ignored)
         relative = artifact_path("checkpoint", record.run_id)
         with replacing(out_dir / relative) as temp:

@@ -6,9 +6,9 @@ errors exit with status 2 and nothing half-done.
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field, replace
 
+from . import distributed
 from .corpora import (
     check_corpus_name,
     corpus_is_large,
@@ -155,6 +155,23 @@ def check_branching(spec: RunSpec, model: ResolvedModel) -> None:
         )
 
 
+def check_data_parallel(spec: RunSpec, model: ResolvedModel, world) -> None:
+    """Under torchrun: a neural model, a token or epoch budget, no decay branches."""
+    if not world.parallel:
+        return
+    if not model.model_class.iterative:
+        raise UsageError(
+            f"model {spec.model!r} does not train step by step: run it without torchrun"
+        )
+    if spec.budget_seconds is not None:
+        raise UsageError(
+            "under torchrun give --budget-tokens or --budget-epochs: the ranks must agree on "
+            "where training ends, and a seconds budget is each one's own clock"
+        )
+    if spec.branches or spec.trunk_tokens is not None:
+        raise UsageError("decay branches (--branches, --trunk-tokens) run in one process")
+
+
 def hashed_config(config) -> dict:
     """The model config as the hash covers it: a setting added after runs were recorded is
     left out at its default (`HASH_OMITS_DEFAULT`), so those runs keep their hashes."""
@@ -194,7 +211,9 @@ def plan(spec: RunSpec, suite: str = "adhoc", data_dir=None) -> PlannedRun:
         raise UsageError(f"--eval-tokens must be > 0, got {spec.eval_tokens}")
     if spec.train_fraction is not None and not 0 < spec.train_fraction <= 1:
         raise UsageError(f"train fraction must be in (0, 1], got {spec.train_fraction}")
-    threads = spec.threads or os.cpu_count() or 1
+    world = distributed.from_env()  # under torchrun: one run's ranks (`distributed`)
+    check_data_parallel(spec, model, world)
+    threads = spec.threads or distributed.default_threads(world)
     budget = Budget(spec.budget_seconds, spec.budget_tokens, spec.budget_epochs)
     if model.model_class.iterative and budget.unlimited:
         raise UsageError(
@@ -219,6 +238,8 @@ def plan(spec: RunSpec, suite: str = "adhoc", data_dir=None) -> PlannedRun:
     }
     if spec.train_fraction is not None:  # only when set: earlier runs keep their hashes
         config["train_fraction"] = spec.train_fraction
+    if world.parallel:  # the same training, timed on other hardware: its own config
+        config["world_size"] = world.size
     check_branching(spec, model)
     if spec.trunk_tokens is not None:  # a branch: its trunk's whole config is part of it
         trunk = replace(spec, budget_tokens=spec.trunk_tokens, trunk_tokens=None, branches=())

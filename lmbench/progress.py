@@ -420,14 +420,7 @@ class SuiteDisplay:
             self.measured.learn(record, run.model.model_class.iterative, wall)
         if self.state is not None:
             self.state = replace(self.state, phase="done")
-        message = (
-            f"[done {len(self.finished_seconds)}/{self.total}] {self.label} | {record['status']} | "
-            f"valid ppl {_fmt(record.get('valid_ppl'), '.2f')} | "
-            f"test ppl {_fmt(record.get('test_ppl'), '.2f')} | took {_fmt_seconds(wall)}"
-        )
-        if record.get("error"):
-            message += f" | {record['error'][:160]}"
-        self.note(message)
+        self.note(done_line(len(self.finished_seconds), self.total, self.label, record, wall))
 
     def note(self, message: str) -> None:
         if self._live is not None:  # the Live's console keeps the line below the message
@@ -435,6 +428,18 @@ class SuiteDisplay:
             return
         with self._lock:
             self.console.print(message, highlight=False, markup=False, soft_wrap=True)
+
+
+def done_line(done: int, total: int, label: str, record: dict, wall: float) -> str:
+    """The line a finished run gets: status, perplexities, wall time and any error."""
+    message = (
+        f"[done {done}/{total}] {label} | {record['status']} | "
+        f"valid ppl {_fmt(record.get('valid_ppl'), '.2f')} | "
+        f"test ppl {_fmt(record.get('test_ppl'), '.2f')} | took {_fmt_seconds(wall)}"
+    )
+    if record.get("error"):
+        message += f" | {record['error'][:160]}"
+    return message
 
 
 def _phase(state: RunState | None) -> str:

@@ -25,7 +25,7 @@ from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 
-from . import measure, records
+from . import distributed, measure, records
 from .errors import DiskFull
 from .execute import base_record
 from .hostlock import folder_lock, pid_alive, timed_run_lock
@@ -151,6 +151,9 @@ def run_in_child(run: PlannedRun, run_id: str, out_dir: Path, data_dir, on_event
     """The run's record from its worker process. Ctrl-C: the worker stops training, records
     what it measured, and `SuiteInterrupted` carries that record."""
     log_path = out_dir / records.artifact_path("log", run_id)
+    rank = distributed.from_env().rank
+    if rank:  # under torchrun, each rank's worker keeps its own log
+        log_path = log_path.with_name(f"{run_id}.rank{rank}.log")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     stopped = False
     with job_folder() as tmp:
@@ -222,6 +225,12 @@ def lost_record(
     return record
 
 
+def run_follower(run: PlannedRun, out_dir: Path, data_dir=None) -> RunRecord:
+    """A torchrun rank other than 0: its worker trains its share of the run and the leader
+    records it; the follower writes nothing but its log."""
+    return run_in_child(run, make_run_id(run), Path(out_dir), data_dir, lambda event: None)
+
+
 def with_target(run: PlannedRun, earlier: list[dict]) -> PlannedRun:
     """`run` with its time-to-target yardstick (records.target_run) among `earlier` records."""
     target = records.target_run(dataclasses.asdict(base_record(run, "")), earlier)
@@ -234,18 +243,26 @@ def with_target(run: PlannedRun, earlier: list[dict]) -> PlannedRun:
     )
 
 
-def resumable(existing: list[dict], mine: list[dict], display: SuiteDisplay) -> dict[str, dict]:
-    """The ok or skipped records of this machine (`mine`), latest per config: what resume keeps.
-    Records of another fingerprint (or none: v1) are measured afresh, and the display says so."""
-    here = measure.machine_fingerprint()
-    others = {machine_id(r): r.get("machine") for r in existing if machine_id(r) != here["id"]}
+def resumable(
+    existing: list[dict], machines: set[str], display: SuiteDisplay, where: str | None = None
+) -> dict[str, dict]:
+    """The ok or skipped records measured on one of `machines` (fingerprint ids), latest per
+    config: what resume keeps. Those of another fingerprint (or none: v1) are measured afresh,
+    and the display says so; `where` names the machines (default: this one's description)."""
+    where = where or f"this machine is {measure.describe_machine(measure.machine_fingerprint())}"
+    kept = ("ok", "skipped")
+    others = {
+        machine_id(r): r.get("machine")
+        for r in existing
+        if machine_id(r) not in machines and r["status"] in kept
+    }
     for fingerprint in others.values():
         display.note(
-            f"not resumed: records of {measure.describe_machine(fingerprint)}; this machine is "
-            f"{measure.describe_machine(here)}, its runs are measured afresh"
+            f"not resumed: records of {measure.describe_machine(fingerprint)}; {where}, "
+            "its runs are measured afresh"
         )
-    latest = latest_by_config(mine)
-    return {h: r for h, r in latest.items() if r["status"] in ("ok", "skipped")}
+    latest = latest_by_config([r for r in existing if machine_id(r) in machines])
+    return {h: r for h, r in latest.items() if r["status"] in kept}
 
 
 def run_planned(
@@ -267,7 +284,7 @@ def run_planned(
     display = display or SuiteDisplay(len(runs))
     here = measure.machine_fingerprint()["id"]
     mine = [r for r in existing if machine_id(r) == here]
-    kept = resumable(existing, mine, display) if resume else {}
+    kept = resumable(existing, {here}, display) if resume else {}
     todo = [run for run in runs if run.config_hash not in kept]
     display.set_plan(todo, mine)  # the ETA: planned budgets, this machine's timings
     results: dict[str, dict] = {}

@@ -9,6 +9,11 @@ stop signal (`interrupt`) ends training at the next step. Validation every `eval
 (default: each epoch) draws the curve, drives the plateau schedule and early stopping, and the
 best state is restored for the test evaluation.
 
+Under torchrun (`distributed`) each rank trains its rows of the global batch inside
+DistributedDataParallel: the loss is each rank's sum over its tokens divided by the global count,
+so the averaged gradient is one process's; losses, stop signals, validation perplexities and the
+Transformer's epoch shifts are agreed among ranks, so every rank takes every decision alike.
+
 Decay branches: a trunk keeps its whole training state (weights, optimizer, RNG, data position,
 carried state, best state) at given token counts (`save_at`, `on_save`); a run started from such
 a state (`resume`) continues exactly as the trunk would have, on its own schedule.
@@ -24,7 +29,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ... import interrupt
+from ... import distributed, interrupt
 from ...measure import Stopwatch, device_sync
 from ...protocol import Segments
 from ..base import Budget, EvalHook, FitReport
@@ -56,9 +61,12 @@ def training_columns(train: Segments, vocab_size: int, batch_size: int):
     return ids[:keep].reshape(batch_size, columns), targets[:keep].reshape(batch_size, columns)
 
 
-def last_step(predicted: np.ndarray, targets: torch.Tensor, remaining: int):
+def last_step(
+    predicted: np.ndarray, targets: torch.Tensor, remaining: int, rows: slice = slice(None)
+):
     """The first steps' length and targets that hold exactly `remaining` predicted tokens
-    (later time steps' targets, from the last column up, become IGNORE)."""
+    (later time steps' targets, from the last column up, become IGNORE). `predicted` is the
+    whole batch, `targets` its `rows` (a rank's share under DDP)."""
     keep = predicted.copy()
     cumulative = np.cumsum(keep.sum(axis=0))
     length = int(np.searchsorted(cumulative, remaining)) + 1
@@ -69,7 +77,7 @@ def last_step(predicted: np.ndarray, targets: torch.Tensor, remaining: int):
                 break
             keep[row, t] = False
     targets = targets[:, :length].clone()
-    targets[~torch.from_numpy(keep).to(targets.device)] = IGNORE
+    targets[~torch.from_numpy(keep[rows]).to(targets.device)] = IGNORE
     return length, targets
 
 
@@ -134,12 +142,17 @@ class Trainer:
             (x for x in (budget.tokens, budget.epochs and budget.epochs * self.epoch_tokens) if x),
             default=None,
         )
-        self.x_all = torch.from_numpy(self.inputs).to(self.device)
-        self.y_all = torch.from_numpy(self.targets).to(self.device)
+        self.world = distributed.current()
+        self.rows = self.rank_rows(save_at, resume)
+        self.x_all = torch.from_numpy(self.inputs[self.rows]).to(self.device)
+        self.y_all = torch.from_numpy(self.targets[self.rows]).to(self.device)
         self.eval_every = self.config.eval_every_tokens or self.epoch_tokens
         self.optimizer = make_optimizer(self.net, self.config)
         self.schedule = Schedule(self.config, self.token_limit)
-        self.step_net = torch.compile(self.net) if self.config.compile else self.net
+        self.train_net = self.net
+        if self.world.parallel:
+            self.train_net = self.data_parallel()
+        self.step_net = torch.compile(self.train_net) if self.config.compile else self.train_net
         self.clock = Stopwatch(device_sync(self.device))
         self.save_at = sorted(set(save_at))
         self.on_save = on_save
@@ -154,10 +167,41 @@ class Trainer:
         self.first_step_at: tuple[int, float] | None = None  # (tokens, seconds) after step 1
         self.horizon_from_seconds: int | None = None
         self.pending: list[torch.Tensor] = []  # losses not yet checked (a check syncs a GPU)
+        self.losses: list[float] = []  # the training loss of each step (all ranks' mean)
         self.ended_by: str | None = None
         self.resumed_from: int | None = None
         if resume is not None:
             self.load_state(resume)
+
+    # -- data parallelism (torchrun) --------------------------------------------------------------
+    def rank_rows(self, save_at, resume) -> slice:
+        """This rank's rows of the global batch (all of them in a world of one)."""
+        world, batch = self.world, self.config.batch_size
+        if not world.parallel:
+            return slice(None)
+        if batch % world.size:
+            raise ValueError(
+                f"batch_size {batch} does not split evenly over {world.size} ranks: set "
+                f"--set batch_size to a multiple of {world.size} (it is the global batch)"
+            )
+        if save_at or resume is not None or self.budget.seconds is not None:
+            raise ValueError(
+                "under torchrun a run needs a token or epoch budget and no decay branches"
+            )
+        share = batch // world.size
+        return slice(world.rank * share, (world.rank + 1) * share)
+
+    def data_parallel(self) -> torch.nn.Module:
+        """The net inside DistributedDataParallel (which broadcasts rank 0's initial weights).
+        Each rank then draws its own dropout masks; the data order stays rank 0's
+        (`begin_epoch`), whose random stream is left as one process's would be."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.world.local_rank] if self.device == "cuda" else None
+        wrapped = DistributedDataParallel(self.net, device_ids=ids)
+        if not self.world.leader:
+            torch.manual_seed(torch.initial_seed() + 1_000_003 * self.world.rank)
+        return wrapped
 
     # -- clocks: measured, never read by the schedule -------------------------------------------
     def train_seconds(self) -> float:
@@ -221,10 +265,15 @@ class Trainer:
             )
 
     # -- the loop ---------------------------------------------------------------------------------
-    def check_losses(self) -> None:
+    def check_losses(self, stop: bool = False) -> bool:
+        """Raise if a pending loss is not finite; whether to stop (`stop` on any rank)."""
         if not self.pending:
-            return
-        losses = torch.stack(self.pending).float().cpu()
+            return stop
+        losses = torch.stack(self.pending).float()
+        if self.world.parallel:  # ranks agree on the loss and on stopping
+            losses, stop = distributed.mean_and_any(losses, stop, self.device)
+        losses = losses.float().cpu()
+        self.losses += losses.tolist()
         finite = torch.isfinite(losses)
         if not bool(finite.all()):
             bad = int((~finite).nonzero()[0])
@@ -236,11 +285,14 @@ class Trainer:
                 "lower --set lr or turn clipping on (--set clip=...)"
             )
         self.pending.clear()
+        return stop
 
     def evaluate(self) -> None:
         self.check_losses()
         started = self.clock.elapsed()
-        ppl = self.on_eval(self.tokens)
+        ppl = self.on_eval(self.tokens) if self.world.leader else math.nan
+        if self.world.parallel:  # the leader evaluates; every rank steers by its result
+            ppl = distributed.broadcast_float(ppl, self.device)
         improved = ppl < self.best_ppl
         if improved:
             self.best_ppl, self.best_tokens, self.evals_without_gain = ppl, self.tokens, 0
@@ -251,12 +303,15 @@ class Trainer:
         self.eval_seconds += self.clock.elapsed() - started
 
     def begin_epoch(self) -> None:
-        self.carry = self.net.initial_state(self.config.batch_size, self.device, scoring=False)
+        rows = self.x_all.shape[0]  # this rank's share of the batch
+        self.carry = self.net.initial_state(rows, self.device, scoring=False)
         # Nets that carry nothing between chunks (the Transformer's blocks) would learn each
         # token's position in a fixed chunking; a random shift per epoch varies it (nanoGPT
         # samples random offsets). Recurrent nets walk the columns as pytorch/examples does.
         windowed = self.carry is None
         self.column = int(torch.randint(self.config.bptt, ())) if windowed and self.epoch else 0
+        if windowed and self.epoch and self.world.parallel:  # one data order: rank 0's
+            self.column = int(distributed.broadcast_float(self.column, self.device))
 
     def step(self) -> int:
         """One optimizer step on the next chunk; the predicted tokens it consumed."""
@@ -267,13 +322,19 @@ class Trainer:
         y = self.y_all[:, start : start + length]
         if self.token_limit is not None and self.tokens + n > self.token_limit:  # the last step
             remaining = self.token_limit - self.tokens
-            length, y = last_step(self.predicted[:, start:], self.y_all[:, start:], remaining)
+            length, y = last_step(
+                self.predicted[:, start:], self.y_all[:, start:], remaining, self.rows
+            )
             x, n = x[:, :length], remaining
         for group in self.optimizer.param_groups:
             group["lr"] = self.schedule.lr(self.tokens, self.epoch)
         with self.model.autocast():
             logits, carry = self.step_net(x, self.carry)
-            loss = F.cross_entropy(*flat(logits, y), ignore_index=IGNORE)
+            if self.world.parallel:  # over the global count: DDP's mean is then one process's
+                loss = F.cross_entropy(*flat(logits, y), ignore_index=IGNORE, reduction="sum")
+                loss = loss * (self.world.size / max(n, 1))
+            else:
+                loss = F.cross_entropy(*flat(logits, y), ignore_index=IGNORE)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if c.clip:
@@ -294,15 +355,18 @@ class Trainer:
             self.first_step_at = (self.tokens, seconds)
             if self.config.compile:  # compilation happens in the first step: reported apart
                 self.compile_seconds = seconds
+        stop = interrupt.requested()
         if self.steps % check_every == 0:
-            self.check_losses()
+            stop = self.check_losses(stop)
             if self.budget.seconds is not None and self.horizon_from_seconds is None:
                 seconds = self.train_seconds()
                 if seconds >= SECONDS_MEASURED * self.budget.seconds and self.steps > 1:
                     self.horizon_from_speed(seconds)
+        elif self.world.parallel:  # ranks decide to stop together, at a check
+            stop = False
         if self.token_limit is not None and self.tokens >= self.token_limit:
             self.ended_by = self.limit_name()
-        if self.ended_by is None and interrupt.requested():  # evaluated below, then kept
+        if self.ended_by is None and stop:  # evaluated below, then kept
             self.ended_by = "interrupted"
         crossed = self.tokens // self.eval_every > (self.tokens - n) // self.eval_every
         if self.on_eval is not None and (crossed or self.ended_by):
@@ -349,6 +413,8 @@ class Trainer:
         }
         if self.horizon_from_seconds is not None:
             notes["horizon_tokens_from_seconds"] = self.horizon_from_seconds
+        if self.world.parallel:
+            notes["world_size"] = self.world.size
         if self.resumed_from is not None:
             notes["resumed_at_tokens"] = self.resumed_from
             notes["resumed_train_seconds"] = self.seconds_before
