@@ -310,8 +310,8 @@ def run_on_cluster(
 def submit(remote, index: int, run: PlannedRun, out_dir: Path, data_dir, known: list[dict]) -> Task:
     run = with_target(run, known)
     run_id = make_run_id(run)
-    job = {
-        "spec": dataclasses.asdict(run.spec),
+    job = {  # the device as the driver resolved it: the hash holds it, whatever the node has
+        "spec": dataclasses.asdict(replace(run.spec, device=run.device)),
         "suite": run.suite,
         "run_id": run_id,
         "data_dir": str(data_dir) if data_dir else None,
@@ -331,6 +331,9 @@ def receive(ray, task: Task, out_dir: Path, display: SuiteDisplay) -> RunRecord 
         item = ray.get(next(task.stream))
     except StopIteration:
         return lost_record(task, "the Ray task ended without a record")
+    except ray.exceptions.RayTaskError as exc:  # the task raised (planning on the node)
+        cause = getattr(exc, "cause", None) or exc
+        return lost_record(task, f"failed on its node: {type(cause).__name__}: {cause}"[:2000])
     except ray.exceptions.RayError as exc:  # the node, its raylet or the task's worker died
         return lost_record(task, f"lost on the Ray cluster: {type(exc).__name__}: {exc}"[:2000])
     if "machine" in item:

@@ -162,3 +162,19 @@ def test_branches_and_runs_timed_to_a_target_wait_for_what_they_need(tiny_corpus
     assert cluster.dependencies(kn5, todo) == set()
     assert cluster.dependencies(trunk, todo) == {kn5.config_hash}
     assert cluster.dependencies(branch, todo) == {kn5.config_hash, trunk.config_hash}
+
+
+def test_a_run_that_cannot_be_planned_on_its_node_is_failed_with_the_cause(
+    two_nodes, tiny_corpus, tmp_path
+):
+    local_cluster, _ = two_nodes
+    run = plan(RunSpec(str(tiny_corpus), "kn3", threads=CORES))
+    for path in tiny_corpus.iterdir():  # gone after the driver planned it
+        path.unlink()
+    display = SuiteDisplay(1, live=False)
+    (record,) = cluster.run_on_cluster(
+        [run], tmp_path / "out", None, False, display, local_cluster.address
+    )
+    assert record["status"] == "failed"
+    assert record["error"].startswith("failed on its node: ") and "tiny" in record["error"]
+    assert record["machine"]["id"] and record["extra"]["ray"]["node"]
