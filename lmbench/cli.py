@@ -320,14 +320,17 @@ def cmd_models(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from contextlib import nullcontext
+
     from rich.console import Console
 
     from . import cluster, distributed
-    from .hostlock import folder_lock
+    from .hostlock import folder_lock, timed_run_lock
     from .plan import RunSpec, parse_seeds, plan_seeds
     from .progress import SuiteDisplay, summary_table
     from .records import RECORDS_FILE
     from .runner import (
+        SuiteInterrupted,
         default_out_dir,
         latest_out_dir,
         run_follower,
@@ -394,7 +397,13 @@ def cmd_run(args) -> int:
     else:
         out_dir = default_out_dir(suite_name)
     if not world.leader:  # torchrun's other ranks train their share; rank 0 records the run
-        record = run_follower(planned[0], out_dir, args.data_dir)
+        # the first rank on each other host holds that host's timed-run lock (rank 0 holds its own)
+        lock = timed_run_lock(out_dir, args.wait) if world.local_rank == 0 else nullcontext()
+        try:
+            with lock:
+                record = run_follower(planned[0], out_dir, args.data_dir)
+        except SuiteInterrupted:
+            return _fail(f"rank {world.rank}: interrupted; rank 0 records the run")
         if record.status != "ok":
             return _fail(f"rank {world.rank}: {record.status}: {record.error}")
         return 0

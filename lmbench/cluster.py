@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from . import measure, records
-from .errors import DiskFull, UsageError
+from .errors import UsageError
 from .execute import base_record
 from .hostlock import folder_lock, timed_run_lock
 from .plan import PlannedRun, RunSpec, plan
@@ -107,18 +107,33 @@ def _fingerprint() -> dict:
     return measure.this_machine()
 
 
-def cluster_machines(ray) -> dict[str, dict]:
-    """Each live node's machine fingerprint, by id: one zero-CPU task pinned to every node."""
+def node_machines(ray) -> dict[str, dict]:
+    """Each live node's machine fingerprint, by node id: a zero-CPU task pinned to every node."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     probe = ray.remote(num_cpus=0, max_retries=0)(_fingerprint)
+    nodes = [node["NodeID"] for node in alive_nodes(ray)]
     refs = [
-        probe.options(
-            scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
-        ).remote()
-        for node in alive_nodes(ray)
+        probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote()
+        for n in nodes
     ]
-    return {fp["id"]: fp for fp in ray.get(refs)}
+    return dict(zip(nodes, ray.get(refs)))
+
+
+def unplaceable(run: PlannedRun, nodes: list[dict]) -> tuple[str, str] | None:
+    """(status, reason) for a run no live node can take (Ray would hold it forever): a GPU run
+    on a cluster without GPUs is skipped, as the local executor skips it without CUDA."""
+    gpus = max((n["Resources"].get("GPU", 0) for n in nodes), default=0)
+    cpus = max((n["Resources"].get("CPU", 0) for n in nodes), default=0)
+    wanted = placement(run)
+    if wanted["num_gpus"] > gpus:
+        return "skipped", "a GPU run: no node of the Ray cluster has a GPU"
+    if wanted["num_cpus"] > cpus:
+        return "failed", (
+            f"the run asks for {wanted['num_cpus']} CPUs and the Ray cluster's largest node has "
+            f"{cpus:g}: give --threads {cpus:g} or less, or add a larger node"
+        )
+    return None
 
 
 # -- on the node ------------------------------------------------------------------------------
@@ -135,6 +150,12 @@ def run_on_node(job: dict, inputs: dict[str, bytes]):
         for relative, data in inputs.items():
             (stage / relative).parent.mkdir(parents=True, exist_ok=True)
             (stage / relative).write_bytes(data)
+        commit = measure.git_commit()
+        if None not in (commit, job["commit"]) and commit != job["commit"]:
+            raise RuntimeError(
+                f"this node runs lmbench at commit {commit}, the driver at {job['commit']}: "
+                "install the same lmbench on every node"
+            )
         run = plan(RunSpec(**job["spec"]), job["suite"], job["data_dir"])
         if run.config_hash != job["config_hash"]:
             raise RuntimeError(
@@ -169,7 +190,10 @@ def run_on_node(job: dict, inputs: dict[str, bytes]):
             for path in sorted((stage / folder).rglob("*"))
             if path.is_file() and str(path.relative_to(stage)) not in inputs
         }
-        yield {"record": outcome["record"].to_json(), "artifacts": artifacts}
+        record = outcome["record"]  # its paths as they will be on the driver
+        if record.error:
+            record.error = record.error.replace(str(stage), job["out_dir"])
+        yield {"record": record.to_json(), "artifacts": artifacts}
 
 
 # -- on the driver ----------------------------------------------------------------------------
@@ -195,7 +219,7 @@ class Task:
 def dependencies(run: PlannedRun, todo: list[PlannedRun]) -> set[str]:
     """Config hashes among `todo` that `run` must wait for: its trunk, and the run that would be
     its time-to-target yardstick."""
-    needs = {run.config.get("trunk_config_hash")} - {None}
+    needs = {run.config.get("trunk_config_hash")} - {None}  # kept by resume: not waited for
     if run.model.model_class.iterative:
         yardsticks = [
             dict(asdict(base_record(other, other.config_hash)), status="ok")
@@ -205,14 +229,15 @@ def dependencies(run: PlannedRun, todo: list[PlannedRun]) -> set[str]:
         target = records.target_run(asdict(base_record(run, "")), yardsticks)
         if target is not None:
             needs.add(target["config_hash"])
-    return needs
+    return needs & {other.config_hash for other in todo}
 
 
-def branch_inputs(run: PlannedRun, out_dir: Path, known: list[dict]) -> dict[str, bytes]:
-    """What a branch's node needs from the results folder: its trunk's record and state."""
+def branch_inputs(run: PlannedRun, out_dir: Path, known: list[dict]) -> tuple[dict, dict | None]:
+    """What a branch's node needs from the results folder (its trunk's record and state), and
+    that trunk's record."""
     wanted = run.config.get("trunk_config_hash")
     if wanted is None:
-        return {}
+        return {}, None
     budget = str(run.spec.budget_tokens)
     trunks = [
         r
@@ -222,12 +247,13 @@ def branch_inputs(run: PlannedRun, out_dir: Path, known: list[dict]) -> dict[str
         and budget in ((r.get("extra") or {}).get("branch_states") or {})
     ]
     if not trunks:
-        return {}  # the node's worker records why (execute.trunk_record)
+        return {}, None  # the node's worker records why (execute.trunk_record)
     state = trunks[-1]["extra"]["branch_states"][budget]
-    return {
+    inputs = {
         RECORDS_FILE: (json.dumps(trunks[-1]) + "\n").encode(),
         state: (out_dir / state).read_bytes(),
     }
+    return inputs, trunks[-1]
 
 
 def lost_record(task: Task, reason: str, status: str = "failed") -> RunRecord:
@@ -256,8 +282,12 @@ def run_on_cluster(
     jsonl = out_dir / RECORDS_FILE
     existing = read_records(jsonl) if jsonl.exists() else []
     display = display or SuiteDisplay(len(runs), live=False)  # its notes: runs overlap
-    machines = cluster_machines(ray)
-    kept = resumable(existing, set(machines), display, "the cluster's nodes") if resume else {}
+    machines = node_machines(ray)
+    kept = resumable(
+        existing, {fp["id"] for fp in machines.values()}, display, "the cluster's nodes"
+    )
+    kept = kept if resume else {}
+    nodes = alive_nodes(ray)
     todo = [run for run in runs if run.config_hash not in kept]
     remote = ray.remote(run_on_node)
     waits = {run.config_hash: dependencies(run, todo) for run in todo}
@@ -266,37 +296,39 @@ def run_on_cluster(
         if kept:
             display.note(f"resuming {jsonl}: {len(runs) - len(todo)} runs kept, {len(todo)} to run")
         waiting, running = list(enumerate(todo)), {}
+
+        def finish(task: Task, record: RunRecord) -> None:
+            """Append the run's record (a node's full disk fails its run, not the suite)."""
+            append_record(jsonl, record)
+            results[task.run.config_hash] = restore(json.loads(record.to_json()))
+            wall = measure.wall_time() - task.started
+            line = done_line(
+                len(results), len(todo), task.label, results[task.run.config_hash], wall
+            )
+            display.note(line)
+
         try:
             while waiting or running:
                 for index, run in [
                     (i, r) for i, r in waiting if waits[r.config_hash] <= set(results)
                 ]:
                     waiting.remove((index, run))
-                    task = submit(
-                        remote, index, run, out_dir, data_dir, [*existing, *results.values()]
-                    )
+                    if (refused := unplaceable(run, nodes)) is not None:
+                        task = Task(index, run, make_run_id(run), None)
+                        record = lost_record(task, refused[1], refused[0])
+                        record.machine = measure.this_machine()  # decided here, on the driver
+                        finish(task, record)
+                        continue
+                    known = [*existing, *results.values()]
+                    task = submit(remote, index, run, out_dir, data_dir, known, machines)
                     running[task.stream] = task
-                if not running:  # only runs whose dependencies never came: cannot happen
-                    raise RuntimeError(f"runs wait on runs not planned: {waiting}")
+                if not running:
+                    continue  # runs refused just now; the rest become ready on the next pass
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=WAIT_SECONDS)
                 for stream in ready:
                     record = receive(ray, running[stream], out_dir, display)
-                    if record is None:
-                        continue
-                    task = running.pop(stream)
-                    append_record(jsonl, record)
-                    results[task.run.config_hash] = restore(json.loads(record.to_json()))
-                    display.note(
-                        done_line(
-                            len(results),
-                            len(todo),
-                            task.label,
-                            results[task.run.config_hash],
-                            measure.wall_time() - task.started,
-                        )
-                    )
-                    if record.extra.get("disk_full"):
-                        raise DiskFull(f"{record.error}; {records.intact(jsonl)}")
+                    if record is not None:
+                        finish(running.pop(stream), record)
         except KeyboardInterrupt:  # cancel what runs; record it interrupted; resume reruns it
             for task in running.values():
                 ray.cancel(task.stream, force=True)
@@ -307,7 +339,15 @@ def run_on_cluster(
     return [kept.get(run.config_hash) or results[run.config_hash] for run in runs]
 
 
-def submit(remote, index: int, run: PlannedRun, out_dir: Path, data_dir, known: list[dict]) -> Task:
+def submit(
+    remote,
+    index: int,
+    run: PlannedRun,
+    out_dir: Path,
+    data_dir,
+    known: list[dict],
+    machines: dict[str, dict],
+) -> Task:
     run = with_target(run, known)
     run_id = make_run_id(run)
     job = {  # the device as the driver resolved it: the hash holds it, whatever the node has
@@ -315,12 +355,20 @@ def submit(remote, index: int, run: PlannedRun, out_dir: Path, data_dir, known: 
         "suite": run.suite,
         "run_id": run_id,
         "data_dir": str(data_dir) if data_dir else None,
+        "out_dir": str(out_dir),
         "config_hash": run.config_hash,
         "target_ppl": run.target_ppl,
         "target_source": run.target_source,
+        "commit": measure.git_commit(),
     }
-    inputs = branch_inputs(run, out_dir, known)
-    stream = remote.options(**placement(run)).remote(job, inputs)
+    inputs, trunk = branch_inputs(run, out_dir, known)
+    options = placement(run)
+    node = ((trunk or {}).get("extra") or {}).get("ray", {}).get("node")
+    if node in machines:  # a branch goes where its trunk ran (its cost includes those seconds)
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=True)
+    stream = remote.options(**options).remote(job, inputs)
     return Task(index, run, run_id, stream)
 
 
@@ -354,7 +402,10 @@ def receive(ray, task: Task, out_dir: Path, display: SuiteDisplay) -> RunRecord 
     else:
         for relative, data in item["artifacts"].items():
             write_bytes(out_dir / relative, data)
-        record = RunRecord(**json.loads(item["record"]))
+        try:
+            record = RunRecord(**json.loads(item["record"]))
+        except (TypeError, ValueError) as exc:  # another lmbench's record
+            return lost_record(task, f"the node's record is unreadable here: {exc}"[:2000])
         record.extra["ray"] = {"node": task.node}
         return record
     return None

@@ -55,18 +55,32 @@ def default_threads(world: World) -> int:
     return max(1, (os.cpu_count() or 1) // world.local_size)
 
 
+TIMEOUT_VARIABLE = "LMBENCH_DIST_TIMEOUT_S"
+DEFAULT_TIMEOUT_S = 3600.0  # the other ranks wait this long for rank 0's evaluations
+
+
 def join(device: str) -> World:
-    """Join the process group of the ranks torchrun started (no-op for a world of one)."""
+    """Join the process group of the ranks torchrun started (no-op for a world of one). A rank
+    waits for the others up to LMBENCH_DIST_TIMEOUT_S seconds (default an hour: rank 0 evaluates
+    while they wait, and NCCL's own default is 10 minutes)."""
     world = from_env()
     if not world.parallel:
         return world
+    import datetime
+
     import torch
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        if device == "cuda":
+        timeout = datetime.timedelta(
+            seconds=float(os.environ.get(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT_S))
+        )
+        if device == "cuda":  # this rank's GPU, for every collective from the first on
             torch.cuda.set_device(world.local_rank)
-        dist.init_process_group(backend="nccl" if device == "cuda" else "gloo")
+            gpu = torch.device("cuda", world.local_rank)
+            dist.init_process_group(backend="nccl", timeout=timeout, device_id=gpu)
+        else:
+            dist.init_process_group(backend="gloo", timeout=timeout)
     return world
 
 
@@ -111,10 +125,9 @@ def mean_and_any(values, flag: bool, device: str):
     import torch
     import torch.distributed as dist
 
-    packed = torch.cat(
-        [values.double().reshape(-1), torch.tensor([float(flag)], dtype=torch.float64)]
-    )
-    packed = packed.to(device)
+    values = values.to(device).double().reshape(-1)  # NCCL reduces CUDA tensors only
+    flag_tensor = torch.tensor([float(flag)], dtype=torch.float64, device=device)
+    packed = torch.cat([values, flag_tensor])
     dist.all_reduce(packed)
     packed = packed.cpu()
     world = dist.get_world_size()

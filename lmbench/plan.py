@@ -170,6 +170,12 @@ def check_data_parallel(spec: RunSpec, model: ResolvedModel, world) -> None:
         )
     if spec.branches or spec.trunk_tokens is not None:
         raise UsageError("decay branches (--branches, --trunk-tokens) run in one process")
+    batch = getattr(model.config, "batch_size", None)
+    if batch is not None and batch % world.size:
+        raise UsageError(
+            f"batch_size {batch} does not split evenly over {world.size} ranks: --set "
+            f"batch_size to a multiple of {world.size} (it is the global batch)"
+        )
 
 
 def hashed_config(config) -> dict:

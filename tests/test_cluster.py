@@ -137,9 +137,10 @@ def test_each_run_asks_for_a_whole_node_or_one_gpu(tiny_corpus):
 
 
 class FakeRay:
-    def __init__(self, *cpus):
+    def __init__(self, *cpus, gpus=0):
         self._nodes = [
-            {"Alive": True, "NodeID": str(i), "Resources": {"CPU": c}} for i, c in enumerate(cpus)
+            {"Alive": True, "NodeID": str(i), "Resources": {"CPU": c, "GPU": gpus}}
+            for i, c in enumerate(cpus)
         ]
 
     def nodes(self):
@@ -178,3 +179,33 @@ def test_a_run_that_cannot_be_planned_on_its_node_is_failed_with_the_cause(
     assert record["status"] == "failed"
     assert record["error"].startswith("failed on its node: ") and "tiny" in record["error"]
     assert record["machine"]["id"] and record["extra"]["ray"]["node"]
+
+
+def test_a_run_no_node_can_take_is_recorded_not_left_pending(tiny_corpus):
+    """Ray would hold such a task forever: a GPU run on a CPU cluster is skipped (as locally
+    without CUDA), a CPU run larger than every node fails with the fix."""
+    gpu_run = plan(RunSpec(str(tiny_corpus), "lstm", device="cuda", budget_tokens=10), "suite")
+    cpu_run = plan(RunSpec(str(tiny_corpus), "kn3", threads=8))
+    cpu_nodes = FakeRay(0, 4).nodes()
+    status, reason = cluster.unplaceable(gpu_run, cpu_nodes)
+    assert status == "skipped" and "no node" in reason and "GPU" in reason
+    status, reason = cluster.unplaceable(cpu_run, cpu_nodes)
+    assert status == "failed" and "--threads 4" in reason
+    assert cluster.unplaceable(gpu_run, FakeRay(4, gpus=1).nodes()) is None
+    assert cluster.unplaceable(cpu_run, FakeRay(8).nodes()) is None
+
+
+def test_a_branch_whose_trunk_resume_kept_waits_for_nothing(tiny_corpus):
+    wsd = {"lr_schedule": "wsd"}
+    branch = plan(RunSpec(str(tiny_corpus), "lstm", wsd, budget_tokens=200, trunk_tokens=400))
+    assert cluster.dependencies(branch, [branch]) == set()
+
+
+def test_a_gpu_run_on_a_cluster_without_gpus_is_skipped_at_once(two_nodes, tiny_corpus, tmp_path):
+    local_cluster, _ = two_nodes
+    gpu_run = plan(RunSpec(str(tiny_corpus), "lstm", device="cuda", budget_tokens=10), "suite")
+    display = SuiteDisplay(1, live=False)
+    out = tmp_path / "out"
+    (record,) = cluster.run_on_cluster([gpu_run], out, None, False, display, local_cluster.address)
+    assert record["status"] == "skipped" and "no node" in record["error"]
+    assert records_of(out)[0]["status"] == "skipped"
