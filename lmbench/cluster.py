@@ -283,10 +283,8 @@ def run_on_cluster(
     existing = read_records(jsonl) if jsonl.exists() else []
     display = display or SuiteDisplay(len(runs), live=False)  # its notes: runs overlap
     machines = node_machines(ray)
-    kept = resumable(
-        existing, {fp["id"] for fp in machines.values()}, display, "the cluster's nodes"
-    )
-    kept = kept if resume else {}
+    cluster_ids = {fp["id"] for fp in machines.values()}
+    kept = resumable(existing, cluster_ids, display, "the cluster's nodes") if resume else {}
     nodes = alive_nodes(ray)
     todo = [run for run in runs if run.config_hash not in kept]
     remote = ray.remote(run_on_node)
@@ -314,10 +312,9 @@ def run_on_cluster(
                 ]:
                     waiting.remove((index, run))
                     if (refused := unplaceable(run, nodes)) is not None:
-                        task = Task(index, run, make_run_id(run), None)
-                        record = lost_record(task, refused[1], refused[0])
-                        record.machine = measure.this_machine()  # decided here, on the driver
-                        finish(task, record)
+                        # decided here, on the driver: its fingerprint
+                        task = Task(index, run, make_run_id(run), None, measure.this_machine())
+                        finish(task, lost_record(task, refused[1], refused[0]))
                         continue
                     known = [*existing, *results.values()]
                     task = submit(remote, index, run, out_dir, data_dir, known, machines)
