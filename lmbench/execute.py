@@ -20,6 +20,7 @@ from .evaluate import evaluate
 from .hostload import LoadWatch, load_average
 from .latency import TOLERANCE, query_latency
 from .models.neural.schedule import branch_point
+from .models.ngram.smoothing import DiscountError
 from .plan import PlannedRun
 from .records import (
     RECORDS_FILE,
@@ -93,6 +94,9 @@ def execute(
             record.error = f"{interrupt.reason()}: training stopped early, best state evaluated"
     except SkipRun as exc:
         record.status, record.error = "skipped", str(exc)
+    except DiscountError as exc:  # a property of the data and settings: every rerun fails alike
+        record.status = "skipped"
+        record.error = f"no modified Kneser-Ney estimate of this data (lmplz refuses it too): {exc}"
     except interrupt.Interrupted as exc:  # mid-fit or mid-evaluation: keep what was measured
         record.status, record.error = "interrupted", f"{exc} during {phase[0]}"
         if record.budget["ended_by"] is None:

@@ -166,6 +166,22 @@ def test_discount_error_names_the_fallback_setting():
     assert report.notes["discounts"][1] == [0.5, 1.0, 1.5]
 
 
+def test_a_suite_records_data_without_a_modified_kn_estimate_as_skipped_and_resume_keeps_it(
+    tiny_corpus, tmp_path
+):
+    """The discounts are a property of the data: rerunning it on resume would only fail again."""
+    from lmbench.plan import RunSpec, plan
+    from lmbench.runner import run_planned
+
+    run = plan(RunSpec(str(tiny_corpus), "kn3"), suite="frontier")
+    out = tmp_path / "out"
+    (first,) = run_planned([run], out)
+    assert first["status"] == "skipped"
+    assert "lmplz refuses it too" in first["error"] and "discount_fallback=true" in first["error"]
+    (again,) = run_planned([run], out, resume=True)
+    assert again["run_id"] == first["run_id"]
+
+
 @pytest.mark.parametrize(
     "spec, sets, message",
     [
