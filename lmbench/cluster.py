@@ -42,7 +42,7 @@ from .records import (
     restore,
     write_bytes,
 )
-from .runner import make_run_id, resumable, run_in_child, with_target
+from .runner import make_run_id, resumable, run_in_child, with_branch_states, with_target
 
 WAIT_SECONDS = 1.0  # the driver's poll for finished items; Ctrl-C is seen this often
 SHIPPED_FOLDERS = (*ARTIFACT_FOLDERS, "logs")
@@ -285,6 +285,7 @@ def run_on_cluster(
     machines = node_machines(ray)
     cluster_ids = {fp["id"] for fp in machines.values()}
     kept = resumable(existing, cluster_ids, display, "the cluster's nodes") if resume else {}
+    kept = with_branch_states(kept, runs, out_dir, display)
     nodes = alive_nodes(ray)
     todo = [run for run in runs if run.config_hash not in kept]
     remote = ray.remote(run_on_node)

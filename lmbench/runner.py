@@ -265,6 +265,29 @@ def resumable(
     return {h: r for h, r in latest.items() if r["status"] in kept}
 
 
+def with_branch_states(
+    kept: dict[str, dict], runs: list[PlannedRun], out_dir: Path, display: SuiteDisplay
+) -> dict[str, dict]:
+    """`kept` less each trunk whose saved state for a branch still to run is not in `out_dir`:
+    branch states are never committed, so in a fresh clone the trunk is trained again first."""
+    kept = dict(kept)
+    for run in runs:
+        trunk = kept.get(run.config.get("trunk_config_hash"))
+        if trunk is None or run.config_hash in kept:
+            continue
+        state = ((trunk.get("extra") or {}).get("branch_states") or {}).get(
+            str(run.spec.budget_tokens)
+        )
+        if state is None or not (out_dir / state).is_file():
+            display.note(
+                f"not resumed: trunk {trunk['run_id']}, whose state for the "
+                f"{run.spec.budget_tokens:,}-token branch is not in {out_dir} "
+                "(branch states are never committed): it is trained again first"
+            )
+            del kept[trunk["config_hash"]]
+    return kept
+
+
 def run_planned(
     runs: list[PlannedRun],
     out_dir: Path,
@@ -285,6 +308,7 @@ def run_planned(
     here = measure.machine_fingerprint()["id"]
     mine = [r for r in existing if machine_id(r) == here]
     kept = resumable(existing, {here}, display) if resume else {}
+    kept = with_branch_states(kept, runs, out_dir, display)
     todo = [run for run in runs if run.config_hash not in kept]
     display.set_plan(todo, mine)  # the ETA: planned budgets, this machine's timings
     results: dict[str, dict] = {}

@@ -235,3 +235,27 @@ def test_the_final_evaluation_is_not_repeated_when_it_scored_the_best_state(
     assert record.status == "ok" and record.extra["best_valid_at_tokens"] == 60
     assert len(calls) == 2  # valid once (the end of training, the best state), test once
     assert record.valid_ppl == record.curve[-1]["valid_ppl"]
+
+
+def test_resume_trains_a_trunk_again_when_its_branch_state_is_not_on_disk(tiny_corpus, tmp_path):
+    """Branch states are never committed: in a fresh clone a pending branch needs its trunk anew."""
+    from lmbench.runner import run_planned
+
+    sets = {"hidden": "8", "batch_size": "2", "bptt": "4", "lr_schedule": "wsd"}
+    sets |= {"warmup_tokens": "0", "optimizer": "adamw", "lr": "0.01"}
+    common = dict(device="cpu", seed=0)
+    trunk = plan(
+        RunSpec(str(tiny_corpus), "lstm", sets, budget_tokens=200, branches=(160,), **common)
+    )
+    branch = plan(
+        RunSpec(str(tiny_corpus), "lstm", sets, budget_tokens=160, trunk_tokens=200, **common)
+    )
+    out = tmp_path / "out"
+    (first,) = run_planned([trunk], out)
+    (out / first["extra"]["branch_states"]["160"]).unlink()  # as a fresh clone has it
+    again, branched = run_planned([trunk, branch], out, resume=True)
+    assert again["run_id"] != first["run_id"] and again["test_ppl"] == first["test_ppl"]
+    assert branched["status"] == "ok"
+    assert branched["extra"]["branch"]["trunk_run_id"] == again["run_id"]
+    kept, _ = run_planned([trunk, branch], out, resume=True)  # nothing missing now: kept
+    assert kept["run_id"] == again["run_id"]
