@@ -10,7 +10,7 @@ from lmbench.frontier import FrontierDesign, bracket, crossover
 from lmbench.plan import plan_seeds
 from lmbench.reference import hardware, published, reference_dir
 from lmbench.report import frontier as report_frontier
-from lmbench.report.runs import MIN_SEEDS, Runs
+from lmbench.report.runs import MIN_SEEDS, Runs, budget_label, timed_seconds
 from lmbench.suites import SUITES
 
 
@@ -115,4 +115,31 @@ def test_frontier_quick_end_to_end_gives_three_seeds_where_it_matters(tmp_path):
     text = (tmp_path / "r.md").read_text()
     assert "## 2. The equal-compute frontier" in text and "frontier.png" in text
     assert "the time per token" in text  # the softmax reading: PTB's 10 k against Brown's
+    (equal_seconds,) = report_frontier.seconds_reading(runs)  # PTB: the drawn corpus
+    assert equal_seconds.startswith("- ptb: kn5 on all the data trains in ")
+    assert "At equal seconds" in text and equal_seconds in text
+    assert "vocab.min_count=1" in text  # Brown's probe is labelled by its own vocabulary
     assert (tmp_path / "figures" / "frontier.png").stat().st_size > 10_000
+
+
+def _timed(seconds: float, peak_load: float) -> dict:
+    return {
+        "train_seconds": seconds,
+        "threads": 2,
+        "machine": {"cores": 2},
+        "extra": {"load_average": {"peak_1min": peak_load, "end": [peak_load]}},
+    }
+
+
+def test_a_points_seconds_leave_out_seeds_whose_cores_were_shared():
+    clean, busy = _timed(800.0, 1.9), _timed(1_400.0, 3.0)
+    seconds, used = timed_seconds([clean, busy, _timed(760.0, 2.0)])
+    assert seconds == 780.0 and busy not in used  # the median of the two clean seeds
+    seconds, used = timed_seconds([busy, _timed(1_000.0, 3.5)])
+    assert seconds == 1_200.0 and len(used) == 2  # all contended: the mean, flagged by caller
+
+
+def test_a_run_on_another_vocabulary_says_so_in_its_budget_label():
+    record = {"budget": {"limit": None}, "vocab_size": 46_189, "extra": {"vocab": {"min_count": 1}}}
+    assert budget_label(record) == "full data, |V| = 46,189 (vocab.min_count=1)"
+    assert budget_label({"budget": {"limit": None}, "extra": {}}) == "full data"

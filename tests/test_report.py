@@ -19,7 +19,7 @@ from lmbench.records import RunRecord
 from lmbench.reference import hardware, parse_duration, published, reference_dir
 from lmbench.report import cost, gap, reproduction, schedules, tables
 from lmbench.report.figures import crossovers, power_law
-from lmbench.report.runs import Runs, how_to_fill, ratio_interval, ratio_point
+from lmbench.report.runs import Runs, block_resamples, how_to_fill, ratio_interval, ratio_point
 from lmbench.suites import PERPLEXITY_VS_TIME, SECTIONS, SUITES, suites_feeding
 
 N_SENTENCES, LENGTH = 400, 20
@@ -93,6 +93,30 @@ def test_bootstrap_interval_holds_the_ratio_and_narrows_with_a_real_gap(tmp_path
     assert low < 1 < high  # no real difference: the interval covers 1
     low, high = ratio_interval(better, kn5)
     assert high < 1 and low < better["test_ppl"] / kn5["test_ppl"] < high
+
+
+def test_block_bootstrap_keeps_runs_of_consecutive_sentences():
+    index = block_resamples(np.random.default_rng(0), n=250, samples=30, block=100)
+    assert index.shape == (30, 250) and index.min() >= 0 and index.max() < 250
+    steps = np.diff(index, axis=1) % 250  # within a block the next sentence follows
+    assert (steps[:, :99] == 1).all() and (steps[:, 100:199] == 1).all()
+    assert (block_resamples(np.random.default_rng(0), n=5, samples=2, block=100) < 5).all()
+
+
+def test_block_bootstrap_widens_the_interval_where_neighbouring_sentences_move_together(
+    tmp_path,
+):
+    """A model whose loss drifts over stretches of the text (its state, the topic) is not
+    sentence-by-sentence noise: single-sentence resampling would understate the interval."""
+    rng = np.random.default_rng(3)
+    kn5 = _record(tmp_path, "kn5", "ngram", 140.0, rng)
+    lstm = _record(tmp_path, "lstm", "lstm", 130.0, rng)
+    path = tmp_path / lstm["sentences"]
+    nll = np.load(path)
+    nll[:, 0] += np.repeat(rng.normal(0, 8.0, N_SENTENCES // 50), 50)  # 50-sentence stretches
+    np.save(path, nll)
+    blocks, single = ratio_interval(lstm, kn5), ratio_interval(lstm, kn5, block=1)
+    assert blocks[1] - blocks[0] > 1.5 * (single[1] - single[0])
 
 
 def test_em_weight_maximises_the_mixture_likelihood():
@@ -209,6 +233,10 @@ def test_report_has_every_section_and_lists_failures(tmp_path):
     assert "**rnn**: 1 seed: no claim" in text
     assert "Zaremba et al. 2014" in text  # the published rows, read from the reference data
     assert "not run here: the AP News corpus" in text  # where the history was decided
+    # each row at scale gives its own obstacle beside its corpus's
+    assert "0.83 B-parameter LSTM trained on 32 K40 GPUs" in text
+    assert "the pruned model is small (14.2 M n-grams)" in text
+    assert "Not reproductions: " in text  # history-budget neural rows beside papers' models
     summary = text.split("## 1.")[0]  # the first page: claims with numbers, and what is not run
     assert "## Summary: what these runs support" in summary
     assert "lstm 115.00 (17.9% better: 0.821 [" in summary and "3 seeds" in summary

@@ -19,7 +19,7 @@ from ..reference.utilisation import not_derivable
 from ..suites import FRONTIER, PERPLEXITY_VS_TIME, SCALING, SMOOTHING
 from . import brown, cost, figures, frontier, gap, reproduction, schedules, tables
 from .markdown import table
-from .runs import BOOTSTRAP_SAMPLES, MIN_SEEDS, Runs, how_to_fill
+from .runs import BOOTSTRAP_BLOCK_SENTENCES, BOOTSTRAP_SAMPLES, MIN_SEEDS, Runs, how_to_fill
 from .summary import newest_kenlm_queries, summary
 from .tracking import section as tracking_section
 
@@ -125,7 +125,13 @@ def _frontier(runs: Runs, hw, pub, figure_dir: Path, figure) -> list[str]:
         "the budgets around each crossover once every seed-0 point of the suite is in; until "
         "then, and elsewhere, a point is one seed, and a crossover is no claim.",
         "",
-        "Each neural family's first budget below full-data kn5, and what it took:",
+        "At equal seconds on the drawn machine (the left panels):",
+        "",
+        *frontier.seconds_reading(runs),
+        "",
+        "The crossover is in training tokens and FLOPs: each neural family's first token "
+        "budget whose test perplexity (seed mean) is below full-data kn5's, the budget before "
+        "it, whether valid agrees, and what it took here and would have taken then:",
         "",
         frontier.crossover_table(runs, hw, pub),
         "",
@@ -183,7 +189,10 @@ def render(
         "config over its seeds: the mean test perplexity, the seeds' standard deviation and "
         "range, and the geometric mean of the seeds' ratios. The interval on the ratio is a 95% "
         f"paired bootstrap ({BOOTSTRAP_SAMPLES} resamples of the saved per-sentence "
-        "log-likelihoods) that resamples test sentences and seeds. Count models are "
+        "log-likelihoods) that resamples seeds and blocks of "
+        f"{BOOTSTRAP_BLOCK_SENTENCES} consecutive test sentences (a model's state and the "
+        "text's topic carry across sentences, so single sentences are not independent draws). "
+        "Count models are "
         f"deterministic: one run each. Fewer than {MIN_SEEDS} seeds: the row is shown, and no "
         "finding is stated. With 3 seeds, resampling them understates the spread between "
         "seeds: the interval is mostly test-sentence sampling; read it beside the seeds' "

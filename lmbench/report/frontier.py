@@ -29,10 +29,12 @@ from .runs import (
     MIN_SEEDS,
     Group,
     Runs,
+    contention,
     contention_note,
     machine_label,
     ratio_interval,
     ratio_point,
+    timed_seconds,
 )
 from .schedules import mean_sd
 
@@ -65,7 +67,7 @@ def points(runs: Runs) -> pd.DataFrame:
                 if count
                 else tokens_of(run),
                 "fraction": train_fraction(run) or 1.0,
-                "seconds": group.mean("train_seconds"),
+                "seconds": timed_seconds(group.runs)[0],
                 "flops": None if count else group.mean("train_flops"),
                 "test ppl": float(values.mean()),
                 "sd": float(values.std(ddof=1)) if values.size > 1 else np.nan,
@@ -156,6 +158,36 @@ def figure(runs: Runs, path: Path) -> dict[str, str] | None:
     return drawn
 
 
+def seconds_reading(runs: Runs) -> list[str]:
+    """Per corpus, on its drawn machine: full-data kn5's training seconds beside the quickest
+    neural point's and the best neural point that took no more than the slowest count point:
+    what equal seconds buy, read off the measured points only."""
+    frame = points(runs)
+    lines = []
+    for corpus, here in frame.groupby("corpus", sort=False):
+        here = here[here["machine"] == _machine_of(here)]
+        full = here[here["count"] & (here["family"] == "kn5") & (here["fraction"] == 1.0)]
+        neural = here[~here["count"]].dropna(subset=["seconds"])
+        if full.empty or neural.empty:
+            continue
+        kn5 = full.iloc[0]
+        quickest = neural.loc[neural["seconds"].idxmin()]
+        counted = here[here["count"]]["seconds"].max()
+        within = neural[neural["seconds"] <= counted]
+        lines.append(
+            f"- {corpus}: kn5 on all the data trains in {duration(kn5['seconds'])} (test "
+            f"{kn5['test ppl']:.2f}); the quickest neural point, {quickest['family']} at "
+            f"{int(quickest['tokens']):,} tokens, took {duration(quickest['seconds'])} "
+            f"({quickest['seconds'] / kn5['seconds']:,.0f}x) for {quickest['test ppl']:.2f}"
+            + (
+                f"; no neural point finished within the slowest count model's {duration(counted)}."
+                if within.empty
+                else "."
+            )
+        )
+    return lines
+
+
 def crossover_rows(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) -> list[dict]:
     """Per corpus and neural family: the first budget whose seed mean is below full-data kn5,
     with its ratio and interval, tokens, FLOPs, seconds here and on the eras' machines; where
@@ -229,8 +261,9 @@ def schedule_name(run: dict) -> str:
 
 
 def _here(seconds: float, group: Group) -> str:
-    """Training seconds on the machine that ran them, flagged where its cores were shared."""
-    flag = contention_note(group.runs)
+    """Training seconds on the machine that ran them (`timed_seconds`: contended seeds left
+    out where others were not), flagged where its cores were shared."""
+    flag = contention_note(timed_seconds(group.runs)[1])
     return f"{duration(seconds)} ({machine_label(group.first)}{'; ' + flag if flag else ''})"
 
 
@@ -272,7 +305,8 @@ def softmax_rows(runs: Runs) -> pd.DataFrame:
             continue  # a branch's speed is its trunk's; shares of data and pruning aside
         if run["family"] in COUNT_FAMILIES and run["model"] != "kn5":
             continue
-        if contention_note(group.runs):  # shared cores: its speed is not the model's
+        clean = [r for r in group.runs if contention(r) is None]
+        if not clean:  # shared cores: its speed is not the model's
             continue
         rows.append(
             {
@@ -280,7 +314,7 @@ def softmax_rows(runs: Runs) -> pd.DataFrame:
                 "vocabulary": run["vocab_size"],
                 "family": run["model"],
                 "machine": machine_id(run),
-                "tokens/s": group.mean("train_tokens_per_s"),
+                "tokens/s": float(np.median([r["train_tokens_per_s"] for r in clean])),
             }
         )
     if not rows:
@@ -292,16 +326,20 @@ def softmax_rows(runs: Runs) -> pd.DataFrame:
 
 
 def _slowdown(rows: pd.DataFrame) -> str | None:
-    """A family's speed at its smallest and largest vocabulary, and their ratio."""
+    """A family's speed at each vocabulary, and the ratio of its smallest to its largest."""
     rows = rows.sort_values("vocabulary")
     if len(rows) < 2:
         return None
     small, large = rows.iloc[0], rows.iloc[-1]
+    speeds = [
+        f"{row['tokens/s']:,.0f}"
+        + (" tokens/s" if i == 0 else "")
+        + f" at {'|V| = ' if i == 0 else ''}{row['vocabulary']:,} ({row['corpus']})"
+        for i, (_, row) in enumerate(rows.iterrows())
+    ]
     return (
-        f"{small['family']} {small['tokens/s']:,.0f} tokens/s at |V| = "
-        f"{small['vocabulary']:,} ({small['corpus']}), {large['tokens/s']:,.0f} at "
-        f"{large['vocabulary']:,} ({large['corpus']}): "
-        f"{small['tokens/s'] / large['tokens/s']:.2g}x the time per token"
+        f"{small['family']} {', '.join(speeds)}: "
+        f"{small['tokens/s'] / large['tokens/s']:.2g}x the time per token at the largest"
     )
 
 

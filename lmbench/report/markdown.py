@@ -54,10 +54,11 @@ def table(frame: pd.DataFrame) -> str:
 
 
 def times(value: float | None, digits: int = 2) -> str:
-    """A ratio as `3.4x`."""
+    """A ratio as `3.4x`, `510x`, `1,100x`: `digits` significant figures at any size (a
+    timing ratio carries no more)."""
     if value is None or not math.isfinite(value):
         return "-"
-    return f"{value:.{digits}g}x" if value < 100 else f"{value:,.0f}x"
+    return f"{value:.{digits}g}x" if value < 100 else f"{float(f'{value:.{digits}g}'):,.0f}x"
 
 
 MiB = 2**20

@@ -1,7 +1,7 @@
 """The runs a report draws on: the latest record per config, grouped by config minus seed (a
 `Group`: one config's seeds, labelled by what sets it apart from other configs of its model),
 their kn5 yardsticks (measured on the same machine), and bootstrap intervals for perplexity
-ratios that resample seeds as well as test sentences.
+ratios that resample seeds as well as blocks of consecutive test sentences.
 
 Which suites feed which section is the suites' own declaration (`Suite.feeds`): nothing here or
 in the tables and figures names a suite."""
@@ -27,6 +27,11 @@ from ..records import (
 from ..suites import SMOOTHING, SUITES, suites_feeding
 
 BOOTSTRAP_SAMPLES = 2000
+# The bootstrap draws blocks of consecutive test sentences: in stream mode a model's state (and
+# a cache's memory) carries across sentences and articles keep a topic, so neighbouring
+# sentences' losses are not independent and single-sentence resampling makes the interval too
+# narrow. 100 sentences (about 2,000 PTB tokens) span the caches' tuned sizes.
+BOOTSTRAP_BLOCK_SENTENCES = 100
 MIN_SEEDS = 3  # a claim about a neural model rests on at least this many seeds
 METHOD = "smoothing"  # the smoothing table's column: a method (kn, wb, ...), not a suite
 CONFIDENCE = 0.95
@@ -288,6 +293,18 @@ def contention_note(records: list[dict]) -> str:
     return f"contended (load {load:.1f} on {record.get('threads') or 1} threads)"
 
 
+def timed_seconds(runs: list[dict]) -> tuple[float, list[dict]]:
+    """Training seconds of a config's seeds as this machine gives them: the median of the runs
+    whose cores were not shared, or, where every run's were, the mean of all; and the runs
+    that figure rests on (to flag where they are contended)."""
+    clean = [r for r in runs if contention(r) is None]
+    used = clean or runs
+    seconds = [r["train_seconds"] for r in used if r.get("train_seconds") is not None]
+    if not seconds:
+        return float("nan"), used
+    return float(np.median(seconds) if clean else np.mean(seconds)), used
+
+
 def how_to_fill(section: str, device: str | None = None) -> str:
     """The command(s) that fill an empty section: its suites (those with a `device` run only,
     where given)."""
@@ -319,7 +336,13 @@ def budget_label(record: dict) -> str:
     fraction = (record.get("extra") or {}).get("train_fraction")
     if fraction:
         parts.append(f"{fraction:.0%} of train")
-    return ", ".join(parts) or "full data"
+    parts = parts or ["full data"]
+    vocab = (record.get("extra") or {}).get("vocab")
+    if vocab:  # another vocabulary is another model: its label says so
+        settings = ", ".join(f"vocab.{k}={v}" for k, v in sorted(vocab.items()))
+        size = record.get("vocab_size")
+        parts.append(f"|V| = {size:,} ({settings})" if size else settings)
+    return ", ".join(parts)
 
 
 def schedule_note(record: dict) -> str:
@@ -361,13 +384,28 @@ def ratio_point(runs: list[dict], reference: dict) -> float | None:
     return math.exp(float(np.mean([math.log(p / ref) for p in ppls])))
 
 
+def block_resamples(
+    rng: np.random.Generator, n: int, samples: int, block: int = BOOTSTRAP_BLOCK_SENTENCES
+) -> np.ndarray:
+    """[samples, n] sentence indices of a circular block bootstrap: each resample is n sentences
+    made of runs of `block` consecutive ones (wrapping at the end) from random starts."""
+    block = max(1, min(block, n))
+    starts = rng.integers(0, n, size=(samples, -(-n // block)))
+    index = (starts[:, :, None] + np.arange(block)) % n
+    return index.reshape(samples, -1)[:, :n]
+
+
 def ratio_interval(
-    runs: dict | list[dict], reference: dict, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0
+    runs: dict | list[dict],
+    reference: dict,
+    samples: int = BOOTSTRAP_SAMPLES,
+    seed: int = 0,
+    block: int = BOOTSTRAP_BLOCK_SENTENCES,
 ) -> tuple[float, float] | None:
     """95% interval of the test perplexity ratio of `runs` (one run, or a config's seeds) to
-    `reference`: a paired bootstrap that resamples test sentences and, where there are several,
-    seeds (each resample draws as many seeds as there are, with replacement, and averages
-    their log-likelihoods)."""
+    `reference`: a paired bootstrap that resamples blocks of consecutive test sentences
+    (`block_resamples`) and, where there are several, seeds (each resample draws as many seeds
+    as there are, with replacement, and averages their log-likelihoods)."""
     runs = [runs] if isinstance(runs, dict) else runs
     b = sentence_nll(reference)
     nll = [sentence_nll(r) for r in runs]
@@ -376,7 +414,7 @@ def ratio_interval(
     ):
         return None
     rng = np.random.default_rng(seed)
-    index = rng.integers(0, b.shape[0], size=(samples, b.shape[0]))
+    index = block_resamples(rng, b.shape[0], samples, block)
     tokens = b[index, 1].sum(axis=1)
     per_seed = np.stack([a[index, 0].sum(axis=1) for a in nll])  # [seeds, samples]
     if len(nll) > 1:

@@ -56,7 +56,8 @@ def _gap_claims(rows: pd.DataFrame) -> list[str]:
         lines.append(
             f"- **{corpus}** ({folder}): kn5 {kn5['test_ppl'].iloc[0]:.2f}; "
             + "; ".join(said)
-            + ". Each holds at its budget only."
+            + ". Each holds at its budget and schedule only (a schedule that never decayed is"
+            " marked so)."
         )
     return lines
 
@@ -190,7 +191,7 @@ def summary(
     lines += (
         [
             "Perplexity against kn5 on the same machine and data (test, mean over seeds; ratio to "
-            "kn5 with its 95% interval over seeds and sentences):",
+            "kn5 with its 95% interval over seeds and blocks of test sentences):",
             "",
             *gap,
             "",
