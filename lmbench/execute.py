@@ -329,6 +329,13 @@ def branch_options(run: PlannedRun, record: RunRecord, out_dir: Path) -> dict:
     return {"resume": saved}
 
 
+def has_branch_state(trunk: dict, budget_tokens: int, out_dir: Path) -> bool:
+    """Whether `trunk`'s saved state for the branch of `budget_tokens` is on disk in `out_dir`
+    (branch states are never committed: a fresh clone has none)."""
+    state = ((trunk.get("extra") or {}).get("branch_states") or {}).get(str(budget_tokens))
+    return state is not None and (out_dir / state).is_file()
+
+
 def trunk_record(run: PlannedRun, out_dir: Path) -> dict:
     """The newest ok trunk of this branch in `out_dir`, on this machine, with its state."""
     wanted, budget = run.config["trunk_config_hash"], str(run.spec.budget_tokens)
@@ -338,8 +345,7 @@ def trunk_record(run: PlannedRun, out_dir: Path) -> dict:
         r
         for r in (read_records(jsonl, quiet=True) if jsonl.exists() else [])
         if (r["config_hash"], r["status"], machine_id(r)) == (wanted, "ok", here)
-        and budget in ((r.get("extra") or {}).get("branch_states") or {})
-        and (out_dir / r["extra"]["branch_states"][budget]).is_file()
+        and has_branch_state(r, run.spec.budget_tokens, out_dir)
     ]
     if not found:
         raise LookupError(  # failed, not skipped: a resume runs it once its trunk is there

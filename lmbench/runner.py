@@ -27,7 +27,7 @@ from pathlib import Path
 
 from . import distributed, measure, records
 from .errors import DiskFull
-from .execute import base_record
+from .execute import base_record, has_branch_state
 from .hostlock import folder_lock, pid_alive, timed_run_lock
 from .plan import PlannedRun
 from .progress import SuiteDisplay
@@ -275,10 +275,7 @@ def with_branch_states(
         trunk = kept.get(run.config.get("trunk_config_hash"))
         if trunk is None or run.config_hash in kept:
             continue
-        state = ((trunk.get("extra") or {}).get("branch_states") or {}).get(
-            str(run.spec.budget_tokens)
-        )
-        if state is None or not (out_dir / state).is_file():
+        if not has_branch_state(trunk, run.spec.budget_tokens, out_dir):
             display.note(
                 f"not resumed: trunk {trunk['run_id']}, whose state for the "
                 f"{run.spec.budget_tokens:,}-token branch is not in {out_dir} "

@@ -29,12 +29,12 @@ from .runs import (
     MIN_SEEDS,
     Group,
     Runs,
-    contention,
     contention_note,
     machine_label,
     ratio_interval,
     ratio_point,
     timed_seconds,
+    uncontended,
 )
 from .schedules import mean_sd
 
@@ -160,7 +160,7 @@ def figure(runs: Runs, path: Path) -> dict[str, str] | None:
 
 def seconds_reading(runs: Runs) -> list[str]:
     """Per corpus, on its drawn machine: full-data kn5's training seconds beside the quickest
-    neural point's and the best neural point that took no more than the slowest count point:
+    neural point's, and whether any neural point took no more than the slowest count point:
     what equal seconds buy, read off the measured points only."""
     frame = points(runs)
     lines = []
@@ -212,6 +212,7 @@ def crossover_rows(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) 
         chosen = point if point is not None else best
         group: Group = chosen["group"]
         epoch = (group.first.get("extra") or {}).get("epoch_tokens")
+        interval = ratio_interval(group.runs, target)
         row = {
             "corpus": corpus,
             "family": name,
@@ -220,21 +221,14 @@ def crossover_rows(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) 
             "on valid": _crossing(valid_cross, None, valid),
             "epochs": f"{chosen['tokens'] / epoch:.2g}" if epoch else "-",
             "test ppl (seeds)": mean_sd(group),
-            "/ kn5 [95% CI]": _ratio(group, target),
+            "/ kn5 [95% CI]": _ratio(group, target, interval),
             "training FLOPs (counted)": f"{chosen['flops']:.3g}" if chosen["flops"] else "-",
             "schedule": schedule_name(group.first),
             "here": _here(chosen["seconds"], group),
             **era_costs(chosen["flops"], group.first, eras),
-            "finding": _finding(point, best, cross, series, target["test_ppl"]),
+            "finding": _finding(point, best, cross, series, target["test_ppl"], interval),
             "valid agrees": valid_cross == cross,
         }
-        interval = ratio_interval(group.runs, target) if point is not None else None
-        if interval and interval[0] <= 1 <= interval[1] and "crosses" in row["finding"]:
-            # the seed mean is below kn5 but the interval covers it: no crossing is claimed
-            row["finding"] = (
-                f"below kn5 on the mean at {cross:,} tokens, but its interval covers 1: "
-                "no different from kn5 there"
-            )
         rows.append(row)
     return rows
 
@@ -246,11 +240,11 @@ def _crossing(cross: int | None, before: int | None, means: dict) -> str:
     return f"{cross:,} tokens" + (f" (above kn5 at {before:,})" if before else "")
 
 
-def _ratio(group: Group, target: dict) -> str:
+def _ratio(group: Group, target: dict, interval: tuple[float, float] | None) -> str:
+    """The seeds' ratio to `target` with its bootstrap `interval` (`ratio_interval`)."""
     ratio = ratio_point(group.runs, target)
     if ratio is None:
         return "-"
-    interval = ratio_interval(group.runs, target)
     if not interval:
         return f"{ratio:.3f}"
     return f"{ratio:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
@@ -274,9 +268,10 @@ def _here(seconds: float, group: Group) -> str:
     return f"{duration(seconds)} ({machine_label(group.first)}{'; ' + flag if flag else ''})"
 
 
-def _finding(point, best, cross, series: pd.DataFrame, kn5: float) -> str:
+def _finding(point, best, cross, series: pd.DataFrame, kn5: float, interval) -> str:
     """What the row may claim: only from >= MIN_SEEDS seeds at the crossing budget and the
-    budget before it (or at the best point where none crosses)."""
+    budget before it (or at the best point where none crosses), and no crossing where the
+    ratio's `interval` at the crossing budget covers 1."""
     if cross is None:
         gap = f"{best['test ppl'] / kn5 - 1:.1%} above kn5"
         if best["seeds"] < MIN_SEEDS:
@@ -290,6 +285,11 @@ def _finding(point, best, cross, series: pd.DataFrame, kn5: float) -> str:
         return f"bracketing budgets have {seeds} seed(s): no claim"
     if below is None:
         return f"below kn5 already at the smallest budget ({cross:,} tokens)"
+    if interval and interval[0] <= 1 <= interval[1]:  # below on the mean only
+        return (
+            f"below kn5 on the mean at {cross:,} tokens, but its interval covers 1: no "
+            "different from kn5 there"
+        )
     return f"crosses between {below['tokens']:,} and {cross:,} tokens"
 
 
@@ -312,7 +312,7 @@ def softmax_rows(runs: Runs) -> pd.DataFrame:
             continue  # a branch's speed is its trunk's; shares of data and pruning aside
         if run["family"] in COUNT_FAMILIES and run["model"] != "kn5":
             continue
-        clean = [r for r in group.runs if contention(r) is None]
+        clean = uncontended(group.runs)
         if not clean:  # shared cores: its speed is not the model's
             continue
         rows.append(
@@ -339,13 +339,14 @@ def _slowdown(rows: pd.DataFrame) -> str | None:
         return None
     small, large = rows.iloc[0], rows.iloc[-1]
     speeds = [
-        f"{row['tokens/s']:,.0f}"
-        + (" tokens/s" if i == 0 else "")
-        + f" at {'|V| = ' if i == 0 else ''}{row['vocabulary']:,} ({row['corpus']})"
-        for i, (_, row) in enumerate(rows.iterrows())
+        f"{row['tokens/s']:,.0f} at {row['vocabulary']:,} ({row['corpus']})"
+        for _, row in rows.iloc[1:].iterrows()
     ]
+    first = (
+        f"{small['tokens/s']:,.0f} tokens/s at |V| = {small['vocabulary']:,} ({small['corpus']})"
+    )
     return (
-        f"{small['family']} {', '.join(speeds)}: "
+        f"{small['family']} {', '.join([first, *speeds])}: "
         f"{small['tokens/s'] / large['tokens/s']:.2g}x the time per token at the largest"
     )
 

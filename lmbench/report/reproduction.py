@@ -121,6 +121,9 @@ def our_match(runs: Runs, corpus: str, spec: str, mode: str):
     return None
 
 
+OWN_NOTES = ("Transformer-XL",)  # pairings with a note of their own below
+
+
 def _not_a_reproduction(runs: Runs, pub, ours) -> bool:
     """A neural pairing whose run is not the paper's schedule (another suite's budget)."""
     parts = runs.parts(ours.first) or [ours.first]
@@ -130,9 +133,6 @@ def _not_a_reproduction(runs: Runs, pub, ours) -> bool:
         and ours.first.get("suite") != suites_feeding(REPRODUCTION)[0]
         and pub.model not in OWN_NOTES
     )
-
-
-OWN_NOTES = ("Transformer-XL",)  # pairings with a note of their own below
 
 
 def reproduction_table(runs: Runs, published: pd.DataFrame) -> str:

@@ -293,11 +293,16 @@ def contention_note(records: list[dict]) -> str:
     return f"contended (load {load:.1f} on {record.get('threads') or 1} threads)"
 
 
+def uncontended(runs: list[dict]) -> list[dict]:
+    """The runs whose cores were not shared (`contention`): their timings are the model's."""
+    return [r for r in runs if contention(r) is None]
+
+
 def timed_seconds(runs: list[dict]) -> tuple[float, list[dict]]:
     """Training seconds of a config's seeds as this machine gives them: the median of the runs
     whose cores were not shared, or, where every run's were, the mean of all; and the runs
     that figure rests on (to flag where they are contended)."""
-    clean = [r for r in runs if contention(r) is None]
+    clean = uncontended(runs)
     used = clean or runs
     seconds = [r["train_seconds"] for r in used if r.get("train_seconds") is not None]
     if not seconds:
