@@ -5,6 +5,8 @@ from hypothesis import strategies as st
 
 from lmbench.errors import UsageError
 from lmbench.models.base import Budget
+from lmbench.models.ngram.arpa import format_log10
+from lmbench.models.ngram.unique import unique_inverse_counts
 from lmbench.models.registry import resolve
 
 from .conftest import segments
@@ -87,3 +89,33 @@ def test_sentence_sampling_restarts_after_each_eos():
     model.fit(segments([[1, 2, 3]] * 20, "sentence", vocab_size), Budget())
     drawn = model.sample(np.array([vocab_size]), 8, temperature=0)
     assert drawn.tolist() == [1, 2, 3, 0, 1, 2, 3, 0]
+
+
+@pytest.mark.parametrize(
+    "size, bound",
+    [
+        (0, 10),
+        (1, 10),
+        (7, 1),
+        (5_000, 7),  # few distinct keys, many repeats
+        (100_000, 2**40),  # key and position fit in 64 bits: one packed sort
+        (300_000, 2**60),  # they do not: split by the top 15 key bits first
+        (1 << 20, 2**63 - 1),  # a 19-bit split: np.unique itself
+    ],
+)
+def test_unique_inverse_counts_is_numpys_unique(size, bound):
+    rng = np.random.default_rng(size)
+    keys = rng.integers(0, bound, size) if bound > 1 else np.zeros(size, dtype=np.int64)
+    keys[: size // 3] = keys[size // 3 : 2 * (size // 3)]  # repeats across the array
+    expected = np.unique(keys, return_inverse=True, return_counts=True)
+    for ours, theirs in zip(unique_inverse_counts(keys, bound), expected):
+        assert ours.dtype == theirs.dtype
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_arpa_numbers_read_as_seven_decimals():
+    values = np.array([-0.5, -1e-9, -3.25, -12.125, -99.9999999, -150.0, 0.0])
+    rows = format_log10(values, before=b"\t", after=b"\n")
+    text = [bytes(row[row != 0]).decode() for row in rows]
+    expected = ["-0.5000000", "-0.0000000", "-3.2500000", "-12.1250000", "-99.9999999"]
+    assert text == [f"\t{v}\n" for v in expected + ["-99.9999999", "-0.0000000"]]

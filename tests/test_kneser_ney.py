@@ -182,6 +182,21 @@ def test_a_suite_records_data_without_a_modified_kn_estimate_as_skipped_and_resu
     assert again["run_id"] == first["run_id"]
 
 
+def test_export_arpa_of_data_without_a_modified_kn_estimate_says_what_to_set(
+    tiny_corpus, tmp_path, capsys
+):
+    from lmbench.cli import main
+
+    arpa = tmp_path / "kn3.arpa"
+    argv = ["export-arpa", "--corpus", str(tiny_corpus), "--model", "kn3", "--out", str(arpa)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "discount_fallback=true" in err and "Traceback" not in err
+    assert not arpa.exists()
+    assert main([*argv, "--set", "discount_fallback=true"]) == 0
+    assert arpa.read_text().startswith("\n\\data\\")
+
+
 @pytest.mark.parametrize(
     "spec, sets, message",
     [

@@ -1,14 +1,16 @@
 """Stage 5: ARPA text out (log10, as SRILM and KenLM read it), and a reader for tests.
 
 lmbench works in natural logs; the conversion happens here, at the edge. Writing is vectorised:
-numbers become fixed 7-decimal text through a digit matrix and lines are joined with numpy's
-string ufuncs, so a PTB 5-gram model is written without a Python loop per n-gram.
+numbers become fixed 7-decimal text through a digit matrix and each line is its pieces (numbers,
+words by id, separators) gathered end to end, so a model is written without a Python loop per
+n-gram.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,17 +31,21 @@ def arpa_words(itos: tuple[str, ...]) -> list[str]:
 
 def format_log10(values: np.ndarray, before: bytes = b"", after: bytes = b"") -> np.ndarray:
     """`before` + '-dd.ddddddd' + `after` per value as rows of a uint8 matrix, for log10 values
-    <= 0. A leading zero digit is written as NUL, which the writer drops with the padding, so
-    -0.5 reads "-0.5000000". -inf (<s>, never predicted) is written 0, as lmplz does."""
+    <= 0. A number with one integer digit is shifted right by one and starts with a NUL, which
+    the writer skips, so -0.5 reads "-0.5000000". -inf (<s>, never predicted) is written 0, as
+    lmplz does."""
     v = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float64), neginf=0.0), -99.9999999, 0.0)
     q = np.rint(-v * 10**DECIMALS).astype(np.int64)  # < 10**9
     high, low = np.divmod(q, 10**4)  # high: 2 integer digits and 3 decimals
     b, a = len(before), len(after)
     chars = np.empty((v.size, b + 11 + a), dtype=np.uint8)
-    chars[:, :b] = np.frombuffer(before, dtype=np.uint8)
-    chars[:, b] = ord("-")
     tens, rest = np.divmod(high, 1000)
-    chars[:, b + 1] = np.where(tens >= 10, ord("0") + tens // 10, 0)
+    lead = np.concatenate([np.frombuffer(before + b"-", dtype=np.uint8), [0]])
+    chars[:, : b + 2] = lead  # a second integer digit goes in the last column, else:
+    short = tens < 10
+    chars[short, 1 : b + 2] = lead[: b + 1]
+    chars[short, 0] = 0
+    chars[~short, b + 1] = ord("0") + tens[~short] // 10
     chars[:, b + 2] = ord("0") + tens % 10
     chars[:, b + 3] = ord(".")
     chars[:, b + 4 : b + 7] = _DIGITS4[rest, 1:]
@@ -48,28 +54,65 @@ def format_log10(values: np.ndarray, before: bytes = b"", after: bytes = b"") ->
     return chars
 
 
-CHUNK = 1 << 16  # lines per work item: bounds the padded temporaries, feeds every core
+# Lines per work item. Small enough that a chunk's temporaries (under 1 MB) come from the
+# allocator's heap and are reused: larger ones are fresh mmaps (`fixed_mmap_threshold`), and
+# their page faults cost more than the work (measured: half the time, all of it system time).
+CHUNK = 1 << 12
+NUMBER_BYTES = 13  # the widest `format_log10` row written: tab, 11 characters, newline
 
 
-def _as_rows(strings: np.ndarray) -> np.ndarray:
-    """A fixed-width bytes array as a (n, width) uint8 matrix (NUL-padded)."""
-    return strings.view(np.uint8).reshape(strings.size, -1)
+class _Pieces:
+    """Byte strings laid end to end in one buffer, each addressed by (start, length)."""
+
+    def __init__(self, parts: list[bytes]):
+        lengths = np.array([len(p) for p in parts], dtype=np.int64)
+        self.buffer = np.frombuffer(b"".join(parts), dtype=np.uint8)
+        self.start, self.length = np.cumsum(lengths) - lengths, lengths
 
 
-def _drop_padding(*parts: np.ndarray) -> np.ndarray:
-    rows = np.concatenate(parts, axis=1).ravel()
-    return rows[rows != 0]
+def _joined(buffer: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """buffer[start[i] : start[i] + length[i]] for every i, end to end: one gather whose index
+    is each piece's offset repeated over its bytes plus a running count (int32: a chunk and its
+    buffer are far below 2 GB, and half the index's memory traffic is most of the cost)."""
+    length = length.astype(np.int32)
+    ends = np.cumsum(length, dtype=np.int32)
+    index = np.repeat((start - (ends - length)).astype(np.int32), length)
+    index += np.arange(index.size, dtype=np.int32)
+    return np.take(buffer, index)
+
+
+def _numbers(chars: np.ndarray, base: int) -> tuple[np.ndarray, np.ndarray]:
+    """(start, length) of each row of `format_log10`'s matrix laid flat at `base`, past its
+    leading NUL if it has one."""
+    width = chars.shape[1]
+    skip = (chars[:, 0] == 0).astype(np.int64)
+    return base + np.arange(len(chars), dtype=np.int64) * width + skip, width - skip
 
 
 def write_arpa(tables: BackoffTables, itos: tuple[str, ...], path: Path) -> Path:
-    """Every line is a row of a NUL-padded uint8 matrix: number, words, backoff side by side;
-    dropping the NULs leaves the ARPA text. An n-gram's words are its prefix's words plus one,
-    reused from the order below (a column on disk when the model is: `tables.spill`). Chunks run
-    on a thread pool (numpy releases the GIL here), a few at a time so memory stays bounded."""
+    """Each line is pieces joined end to end: its log10 probability and a tab, its first word,
+    each further word with a space before it, then a tab and its log10 backoff, or just a
+    newline. Words are looked up by id, so no line is padded to the longest word; an n-gram's
+    word ids are its prefix's ids plus one, reused from the order below (a column on disk when
+    the model is: `tables.spill`). Chunks run on a thread pool (numpy releases the GIL here), a
+    few at a time so memory stays bounded."""
     counts = tables.counts
-    names = np.array([w.encode() for w in arpa_words(itos)])
-    first = _as_rows(names)
-    spaced = _as_rows(np.strings.add(b" ", names))
+    names = arpa_words(itos)
+    # each word twice: bare (an n-gram's first word) and after a space (the others)
+    words = _Pieces([w.encode() for w in names] + [b" " + w.encode() for w in names])
+    spaced = len(names)
+    newline = words.buffer.size
+    numbers_at = newline + 1
+
+    class Buffer(threading.local):
+        """Per thread: the words, a newline, then room for a chunk's numbers, allocated once."""
+
+        def __init__(self):
+            self.bytes = np.empty(numbers_at + 2 * CHUNK * NUMBER_BYTES, dtype=np.uint8)
+            self.bytes[:newline] = words.buffer
+            self.bytes[newline] = ord("\n")
+
+    buffer = Buffer()
     top = counts.order
     workers = os.cpu_count() or 1
     with open(path, "wb") as out, ThreadPoolExecutor(max_workers=workers) as pool:
@@ -77,16 +120,15 @@ def write_arpa(tables: BackoffTables, itos: tuple[str, ...], path: Path) -> Path
             f"ngram {n}={len(o)}\n" for n, o in enumerate(counts.orders, 1)
         )
         out.write(header.encode())
-        words = first[:0]
+        ids = np.zeros((1, 0), dtype=np.int32)
         for n in range(1, top + 1):
             o = counts.orders[n - 1]
-            below = words
-            width = first.shape[1] + (n - 1) * spaced.shape[1]
-            if tables.spill is None or n == top:  # the top order's words are never reused
-                words = np.empty((len(o) if n < top else 0, width), dtype=np.uint8)
+            below = ids
+            if tables.spill is None or n == top:  # the top order's ids are never reused
+                ids = np.empty((len(o) if n < top else 0, n), dtype=np.int32)
             else:
-                words = tables.spill.new(f"words{n}", np.uint8, (width,))
-                words.resize(len(o))  # before the threads write their rows into it
+                ids = tables.spill.new(f"word_ids{n}", np.int32, (n,))
+                ids.resize(len(o))  # before the threads write their rows into it
             log_prob, log_backoff = (
                 tables.log_prob[n - 1],
                 tables.log_backoff[n - 1] if n < top else None,
@@ -97,30 +139,41 @@ def write_arpa(tables: BackoffTables, itos: tuple[str, ...], path: Path) -> Path
                 n=n,
                 o=o,
                 below=below,
-                words=words,
+                ids=ids,
                 log_prob=log_prob,
                 log_backoff=log_backoff,
             ):
                 z = slice(a, a + CHUNK)
-                if n == 1:
-                    rows = first[o.keys[z]]
-                else:
-                    rows = np.concatenate(
-                        [below[o.prefix[z]], spaced[o.keys[z] % counts.radix]], axis=1
-                    )
+                last = (o.keys[z] % counts.radix).astype(np.int32)
+                rows = (
+                    last[:, None]
+                    if n == 1
+                    else np.concatenate([below[o.prefix[z]], last[:, None]], axis=1)
+                )
                 if n < top:
-                    words[a : a + len(rows)] = rows
+                    ids[a : a + len(rows)] = rows
                 prob = format_log10(log_prob[z] * LOG10_E, after=b"\t")
+                source = buffer.bytes
+                source[numbers_at : numbers_at + prob.size] = prob.ravel()
+                pieces = [_numbers(prob, numbers_at)]
+                for k in range(n):
+                    word = rows[:, k] + (spaced if k else 0)
+                    pieces.append((words.start[word], words.length[word]))
                 if log_backoff is None:
-                    tail = np.full((prob.shape[0], 1), ord("\n"), dtype=np.uint8)
+                    pieces.append((np.full(len(rows), newline), np.ones(len(rows), np.int64)))
                 else:
-                    tail = format_log10(log_backoff[z] * LOG10_E, before=b"\t", after=b"\n")
-                return _drop_padding(prob, rows, tail)
+                    backoff = format_log10(log_backoff[z] * LOG10_E, before=b"\t", after=b"\n")
+                    at = numbers_at + prob.size
+                    source[at : at + backoff.size] = backoff.ravel()
+                    pieces.append(_numbers(backoff, at))
+                start = np.stack([p[0] for p in pieces], axis=1).ravel()
+                length = np.stack([p[1] for p in pieces], axis=1).ravel()
+                return _joined(source, start, length)
 
             out.write(f"\n\\{n}-grams:\n".encode())
             starts = range(0, len(o), CHUNK)
-            for window in range(0, len(starts), 2 * workers):
-                for text in pool.map(chunk, starts[window : window + 2 * workers]):
+            for window in range(0, len(starts), 16 * workers):
+                for text in pool.map(chunk, starts[window : window + 16 * workers]):
                     text.tofile(out)
         out.write(b"\n\\end\\\n")
     return path

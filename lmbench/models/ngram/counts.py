@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...protocol import Segments
+from .unique import unique_inverse_counts
 
 
 @dataclass
@@ -110,7 +111,7 @@ def count_ngrams(data: Segments, order: int, vocab_size: int) -> NgramCounts:
     for n in range(2, order + 1):
         valid = np.flatnonzero(left >= n - 1)
         keys = current[valid - 1] * radix + ids[valid]
-        uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        uniq, inverse, counts = unique_inverse_counts(keys, len(orders[-1]) * radix)
         suffix = np.empty(uniq.size, dtype=np.int64)
         suffix[inverse] = current[valid]
         anchored = np.zeros(uniq.size, dtype=bool)

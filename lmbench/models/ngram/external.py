@@ -35,6 +35,7 @@ from .smoothing import (
     modified_kn_discounts,
     witten_bell_discount,
 )
+from .unique import unique_inverse_counts
 
 # bytes held per row in flight, measured from each stage's temporaries (with headroom)
 COUNT_BYTES_PER_POSITION = 120  # ids, context, keys, np.unique's sort and inverse, run columns
@@ -103,12 +104,15 @@ def count_ngrams_capped(
     for n in range(2, order + 1):
         # each position's index in its run: only the next order's keys need it
         runs, local = [], columns.new(f"local{n}", np.int64) if n < order else None
+        bound = len(orders[-1]) * radix  # keys are below it: a prefix id times the radix
         for a in range(0, size, rows):
-            run, position = _count_chunk(data, a, min(size, a + rows), n, radix, current, columns)
+            run, position = _count_chunk(
+                data, a, min(size, a + rows), n, radix, bound, current, columns
+            )
             runs.append(run)
             if local is not None:
                 local.append(position)
-        merged, maps = _merge_runs(runs, columns, n)
+        merged, maps = _merge_runs(runs, columns, n, bound)
         keys, counts, suffix, anchored = merged
         prefix = columns.map(f"prefix{n}", np.int64, lambda k: k // radix, keys)
         below = orders[-1].first
@@ -119,7 +123,7 @@ def count_ngrams_capped(
     return NgramCounts(order, vocab_size, orders)
 
 
-def _count_chunk(data: Segments, a: int, b: int, n: int, radix: int, current, columns: Columns):
+def _count_chunk(data: Segments, a: int, b: int, n: int, radix: int, bound: int, current, columns):
     """Positions a..b-1 as a sorted run of their distinct order-n n-grams (keys, counts, suffix
     ids, anchored), and each position's index in the run (-1: no n-gram ends there). A function
     of its own so that its temporaries are freed before the next stage allocates."""
@@ -129,7 +133,7 @@ def _count_chunk(data: Segments, a: int, b: int, n: int, radix: int, current, co
     valid = np.flatnonzero(left >= n - 1)
     keys = before[valid] * radix + ids[valid]
     del before, ids
-    uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    uniq, inverse, counts = unique_inverse_counts(keys, bound)
     del keys
     suffix = np.empty(uniq.size, dtype=np.int64)
     suffix[inverse] = here[valid]
@@ -146,7 +150,7 @@ def _count_chunk(data: Segments, a: int, b: int, n: int, radix: int, current, co
     return run, position
 
 
-def _merge_runs(runs: list[list[Spill]], columns: Columns, n: int):
+def _merge_runs(runs: list[list[Spill]], columns: Columns, n: int, bound: int):
     """Merge sorted runs (keys, counts, suffix, anchored) into one order: equal keys sum their
     counts and or their `anchored`. Returns the order's columns and, per run, its map from local
     to merged ids."""
@@ -168,7 +172,7 @@ def _merge_runs(runs: list[list[Spill]], columns: Columns, n: int):
         ]
         keys = np.concatenate([h[:t] for h, t in zip(heads, take)])
         part = [[col[c : c + t] for col in run[1:]] for c, t, run in zip(cursor, take, runs)]
-        uniq, inverse = np.unique(keys, return_inverse=True)
+        uniq, inverse, _ = unique_inverse_counts(keys, bound)
         counts = np.bincount(inverse, weights=np.concatenate([p[0] for p in part]))
         suffix = np.empty(uniq.size, dtype=np.int64)
         suffix[inverse] = np.concatenate([p[1] for p in part])

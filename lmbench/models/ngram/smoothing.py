@@ -20,13 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...errors import DataError
 from .counts import NgramCounts
 
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # lmplz --discount_fallback
 
 
-class DiscountError(ValueError):
-    pass
+class DiscountError(DataError, ValueError):
+    """The data has no modified-KN estimate (a discount out of range): lmplz refuses it too."""
 
 
 @dataclass
