@@ -468,6 +468,31 @@ def test_scaling_fits_need_four_sizes_and_carry_an_interval(tmp_path):
     assert fit["points"] == 4 and low <= fit["alpha"] <= high
 
 
+def test_scaling_leaves_out_clock_budgets_and_the_seconds_of_shared_cores(tmp_path):
+    from lmbench.report import figures
+
+    rng = np.random.default_rng(10)
+    lstm = {"family": "lstm", "model_config": {"patience": 2}}
+    for fraction, ppl in ((0.25, 200.0), (1.0, 150.0)):
+        extra = {"train_data_tokens": int(fraction * 1_000_000), "train_fraction": fraction}
+        _record(tmp_path, "lstm", ppl=ppl, rng=rng, suite="scaling", tag=f"{fraction}",
+                extra=extra, train_seconds=100.0 * fraction, **lstm)  # fmt: skip
+    busy = {"load_average": {"end": [4.0, 4.0], "peak_1min": 4.0}, "train_data_tokens": 500_000}
+    _record(tmp_path, "lstm", ppl=170.0, rng=rng, suite="scaling", tag="busy",
+            extra={**busy, "train_fraction": 0.5}, train_seconds=300.0,
+            threads=2, **lstm)  # fmt: skip
+    _record(tmp_path, "lstm", "lstm", 180.0, rng, suite="scaling", tag="clock",
+            budget={"kind": "seconds", "limit": {"seconds": 180}, "ended_by": "seconds"},
+            extra={"train_data_tokens": 500_000})  # fmt: skip
+    runs = Runs.load(tmp_path)
+    kept, timed = figures.scaling_runs(runs)
+    assert len(kept) == 3 and [r["run_id"] for r in timed] == ["ptb.lstm.stream.scalingclock"]
+    _, points = figures.scaling(runs, tmp_path / "s.png")
+    seconds = dict(zip(points["train tokens"], points["train seconds"]))
+    assert seconds[250_000] == 25.0 and seconds[1_000_000] == 100.0
+    assert np.isnan(seconds[500_000])  # its cores were shared: no seconds
+
+
 def test_mixes_of_two_configs_of_a_model_get_two_labels_and_their_parts_budgets(tmp_path):
     rng = np.random.default_rng(9)
     kn5 = _record(tmp_path, "kn5", "ngram", 140.0, rng)

@@ -68,7 +68,7 @@ def _scaling_fits(runs: Runs, fits) -> list[str]:
             f"No power law is fitted: no config of the scaling suite has "
             f"{figures.MIN_FIT_POINTS} or more data sizes here (fewer make an exact fit, not "
             "evidence), so no crossover is stated. The frontier's count models have 6-7 data "
-            "sizes each (section 2); the redesigned scaling suite has not run yet.",
+            "sizes each (section 2).",
             "",
         ]
     shown = fits.drop(columns=["low", "high"]).assign(
@@ -249,9 +249,11 @@ def render(
         lines += [
             figure("scaling.png", "test perplexity and training time by training-set size"),
             "",
-            "Test perplexity by training-set size (mean over a config's seeds; each neural run "
-            "of a model has the same budget whatever the data size, so on more data it sees a "
-            "smaller share of it: compute, not data, may be what limits the right-hand points):",
+            "Test perplexity by training-set size (mean over a config's seeds). Each LSTM point "
+            "trains until validation stops improving (2 evaluations without a gain) or its "
+            "epoch cap, whichever comes first; kn5 is estimated on the same share of the "
+            "training split. Runs whose cores were shared have no seconds in the right panel "
+            "(their clock measured the sharing):",
             "",
             table(measured_table),
             "",
@@ -268,6 +270,15 @@ def render(
                 "Compute-limited (the epoch cap ended them while validation still improved): "
                 + "; ".join(named)
                 + ".",
+                "",
+            ]
+        _, timed = figures.scaling_runs(runs)
+        if timed:
+            lines += [
+                f"Left out: {len(timed)} runs of the suite's first design, which gave every "
+                "data size the same training seconds (a clock budget: the same minutes are "
+                "many epochs of a small share and few of the whole, so their points measure the "
+                "clock as much as the data).",
                 "",
             ]
         lines += _scaling_fits(runs, fits)

@@ -31,6 +31,7 @@ from .runs import (  # noqa: E402
     METHOD,
     Runs,
     config_labels,
+    contention,
     pruning_rows,
     several_machines,
     smoothing_rows,
@@ -223,11 +224,20 @@ def alpha_interval(tokens: np.ndarray, loss: np.ndarray, seed: int = 0) -> tuple
     return float(low), float(high)
 
 
+def scaling_runs(runs: Runs) -> tuple[list[dict], list[dict]]:
+    """The scaling suite's runs that the section uses, and those it leaves out: a seconds
+    budget (the suite's first, fixed-time design) gives every data size the same minutes, so
+    its points measure the clock as much as the data."""
+    ok = runs.ok(SCALING)
+    timed = [r for r in ok if (r.get("budget") or {}).get("kind") == "seconds"]
+    return [r for r in ok if (r.get("budget") or {}).get("kind") != "seconds"], timed
+
+
 def scaling(runs: Runs, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Test perplexity and training time by training-set size, with power-law fits where a
     config has at least MIN_FIT_POINTS data sizes, drawn over the measured sizes only:
-    (fits, the measured points)."""
-    chosen = runs.ok(SCALING)
+    (fits, the measured points). A run whose cores were shared has no seconds here."""
+    chosen, _ = scaling_runs(runs)
     several = several_machines(chosen)  # a fit never pools two machines' budgets
     series = series_labels(chosen)
     rows = [
@@ -236,7 +246,7 @@ def scaling(runs: Runs, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             "model": _on_machine(series(r), r, several),
             "train tokens": data_tokens(r),
             "test ppl": r["test_ppl"],
-            "train seconds": r["train_seconds"],
+            "train seconds": r["train_seconds"] if contention(r) is None else np.nan,
             # early stopping asked for, the epoch cap came first: more compute would help
             "compute-limited": bool((r.get("model_config") or {}).get("patience"))
             and (r.get("budget") or {}).get("ended_by") == "epochs",

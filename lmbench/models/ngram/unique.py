@@ -28,19 +28,23 @@ def unique_inverse_counts(keys: np.ndarray, bound: int) -> tuple[np.ndarray, ...
     low_bits = key_bits - split
     if split:
         high = (keys >> low_bits).astype(np.uint16 if split > 8 else np.uint8)
-        position = np.argsort(high, kind="stable").astype(np.uint64)
+        position = np.argsort(high, kind="stable")
         part_sizes = np.bincount(high, minlength=1 << split)
-        low = keys[position] & ((1 << low_bits) - 1)
         del high
+        packed = keys[position]
+        packed &= (1 << low_bits) - 1
     else:
-        position, part_sizes, low = np.arange(size, dtype=np.uint64), np.array([size]), keys
-    packed = (low.astype(np.uint64) << np.uint64(position_bits)) | position
-    del low, position
+        position, part_sizes, packed = np.arange(size), np.array([size]), keys.copy()
+    # in place: the key's low bits above the position's, one uint64 each
+    packed = packed.view(np.uint64)
+    packed <<= np.uint64(position_bits)
+    packed |= position.view(np.uint64)
+    del position
     ends = np.cumsum(part_sizes)
     for start, end in zip(ends - part_sizes, ends):
         if end - start > 1:
             packed[start:end].sort()
-    position = (packed & np.uint64((1 << position_bits) - 1)).astype(np.int64)
+    position = np.bitwise_and(packed, np.uint64((1 << position_bits) - 1)).view(np.int64)
     packed >>= np.uint64(position_bits)
     ordered = packed.view(np.int64)
     if split:
@@ -49,7 +53,9 @@ def unique_inverse_counts(keys: np.ndarray, bound: int) -> tuple[np.ndarray, ...
     first[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
     starts = np.flatnonzero(first)
+    group = np.cumsum(first)
+    group -= 1
     inverse = np.empty(size, dtype=np.int64)
-    inverse[position] = np.cumsum(first) - 1
+    inverse[position] = group
     counts = np.diff(starts, append=size)
     return ordered[starts], inverse, counts
