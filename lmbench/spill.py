@@ -17,6 +17,7 @@ import ctypes
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +46,34 @@ def fixed_mmap_threshold(size: int = 1 << 20) -> None:
     (measured: 180 MB over a 10 M-token estimate). A fixed threshold keeps every array above
     `size` in a mapping of its own, returned when freed. No-op off glibc."""
     try:
-        ctypes.CDLL("libc.so.6").mallopt(-3, size)  # M_MMAP_THRESHOLD
+        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, size)
     except (OSError, AttributeError):
         pass
+
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters
+GLIBC_TRIM_THRESHOLD = 128 << 10  # glibc's default
+
+
+@contextmanager
+def reused_heap(size: int = 64 << 20) -> Iterator[None]:
+    """For a stage that allocates the same arrays chunk after chunk (ARPA writing): arrays up
+    to `size` come from the heap and stay there for the next chunk. A fresh mapping, or a heap
+    top trimmed after each free, page-faults on every page again (measured on a 10 M-token kn5
+    ARPA: 2.2 M faults, 0.5 M with this, 22.7 s -> 17.7 s). Afterwards the fixed 1 MB threshold
+    and glibc's trim return memory as before. No-op off glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(M_MMAP_THRESHOLD, size)
+        libc.mallopt(M_TRIM_THRESHOLD, 4 * size)
+    except (OSError, AttributeError):
+        libc = None
+    try:
+        yield
+    finally:
+        if libc is not None:
+            libc.mallopt(M_TRIM_THRESHOLD, GLIBC_TRIM_THRESHOLD)
+            fixed_mmap_threshold()
 
 
 class MemoryCap:
