@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--mode", default="sentence")
     parser.add_argument("--data-dir")
     args = parser.parse_args()
-    cap = MemoryCap(parse_size(args.cap))
+    cap_bytes = parse_size(args.cap)
     fixed_mmap_threshold()  # as InterpolatedNgram does before a capped estimate
     stages = []
 
@@ -58,7 +58,7 @@ def main() -> None:
                 "seconds": round(time.perf_counter() - start, 2),
                 "resident_before_mb": round(before / MiB),
                 "peak_above_before_mb": round((peak_rss_bytes() - before) / MiB),
-                "cap_mb": round(cap.bytes / MiB),
+                "cap_mb": round(cap_bytes / MiB),
             }
         )
         print(json.dumps(stages[-1]), flush=True)
@@ -73,6 +73,7 @@ def main() -> None:
     train = stage("lay out train", lambda: corpus.segments("train", args.mode))
     model = resolve(args.model).build(corpus.vocab.size)
     config = model.config
+    cap = MemoryCap(cap_bytes)  # after the corpus, as a run makes it: its baseline
     with tempfile.TemporaryDirectory(prefix="lmbench-capped-") as folder:
         columns = external.Columns(folder, cap)
         counts = stage(

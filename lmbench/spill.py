@@ -83,9 +83,25 @@ class MemoryCap:
 
     def __init__(self, cap_bytes: int):
         self.bytes = int(cap_bytes)
+        # the process before the estimate (interpreter, libraries, the corpus): the fixed
+        # overhead beside the cap
+        self.baseline = resident_bytes()
 
     def rows(self, bytes_per_row: int) -> int:
-        return max(self.MIN_ROWS, self.bytes // max(1, bytes_per_row))
+        """Rows that fit in the cap beside what the estimate already holds (its earlier
+        stages' arrays, the allocator's retained pages), down to a quarter of the cap."""
+        held = max(0, resident_bytes() - self.baseline)
+        room = max(self.bytes // 4, self.bytes - held)
+        return max(self.MIN_ROWS, room // max(1, bytes_per_row))
+
+
+def resident_bytes() -> int:
+    """This process's resident set now (0 where /proc is not there)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 class Spill:

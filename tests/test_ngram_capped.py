@@ -15,7 +15,7 @@ from lmbench.models.base import Budget
 from lmbench.models.ngram.arpa import write_arpa
 from lmbench.models.registry import resolve
 from lmbench.protocol import Segments, make_segments
-from lmbench.spill import MemoryCap, Spill, count_ids, gather, parse_size
+from lmbench.spill import MemoryCap, Spill, count_ids, gather, parse_size, resident_bytes
 
 
 def column(values) -> np.ndarray:
@@ -161,3 +161,16 @@ def test_gather_and_count_ids_partition_the_table(tmp_path):
     np.testing.assert_array_equal(out[:], table[ids])
     counts = count_ids(spilled_ids, 6_000, cap)
     np.testing.assert_array_equal(counts[:], np.bincount(ids, minlength=6_000))
+
+
+@pytest.mark.skipif(resident_bytes() == 0, reason="no /proc/self/statm here")
+def test_chunks_shrink_by_what_the_estimate_already_holds():
+    MiB = 1 << 20
+    cap = MemoryCap(64 * MiB)
+    KiB = 1 << 10  # rows of 1 KiB: 65,536 in the cap
+    assert cap.rows(KiB) in range(60_000, 65_537)  # about the whole cap: nothing held yet
+    held = np.ones(32 * MiB, dtype=np.uint8)  # touched, so resident
+    assert cap.rows(KiB) in range(28_000, 34_000)
+    more = np.ones(64 * MiB, dtype=np.uint8)
+    assert cap.rows(KiB) == 16_384  # never below a quarter of the cap
+    del held, more

@@ -39,7 +39,7 @@ from .unique import unique_inverse_counts
 
 # bytes held per row in flight, measured from each stage's temporaries (with headroom)
 COUNT_BYTES_PER_POSITION = 120  # ids, context, keys, the packed sort and inverse, run columns
-MERGE_BYTES_PER_ROW = 120  # a block of each run, concatenated, sorted and summed
+MERGE_BYTES_PER_ROW = 140  # a block of each run, concatenated, sorted, summed (131 measured)
 COLUMN_BYTES_PER_ROW = 160  # a weights or interpolation chunk: ~8 float64/int64 columns + temps
 
 
