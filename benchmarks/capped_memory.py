@@ -22,17 +22,9 @@ from lmbench.models.ngram import external
 from lmbench.models.ngram.arpa import write_arpa
 from lmbench.models.ngram.prune import parse_thresholds
 from lmbench.models.registry import resolve
-from lmbench.spill import MemoryCap, fixed_mmap_threshold, parse_size
+from lmbench.spill import MemoryCap, fixed_mmap_threshold, parse_size, resident_bytes
 
 MiB = 2**20
-
-
-def resident() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def main() -> None:
@@ -48,7 +40,7 @@ def main() -> None:
     stages = []
 
     def stage(name, fn):
-        before = resident()
+        before = resident_bytes()
         reset_peak_rss()
         start = time.perf_counter()
         result = fn()
