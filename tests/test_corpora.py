@@ -220,3 +220,47 @@ def test_large_splits_are_encoded_in_blocks_to_the_same_ids(tmp_path, monkeypatc
                 np.testing.assert_array_equal(np.asarray(ha.ids), hb.ids)
                 np.testing.assert_array_equal(ha.starts, hb.starts)
     assert describe(blocks)["splits"] == describe(whole)["splits"]
+
+
+def test_splits_in_memory_are_read_in_blocks_to_the_ids_of_the_whole_file(tmp_path, monkeypatch):
+    """Splits that fit in memory are read a block of lines at a time (only a block's words are
+    ever Python strs): the ids, <eos> positions and counts `Vocab.encode` gives for each whole
+    file, whatever the block size; without sentence ends, each split as one line."""
+    import lmbench.corpora.readers as readers
+    from lmbench.corpora.readers import read_tokens
+    from lmbench.vocab import Tokens
+
+    rng = np.random.default_rng(1)
+    words = [f"w{i}" for i in range(80)] + ["<unk>", "<eos>", "naïve"]
+    lines = [" ".join(rng.choice(words, size=rng.integers(0, 9))) for _ in range(2_000)]
+    folder = write_corpus(tmp_path / "c", "\n".join(lines) + "\n", "w1 zz\n\nw3", "w4 naïve\n")
+    for block_bytes in (readers.BLOCK_BYTES, 613):
+        monkeypatch.setattr(readers, "BLOCK_BYTES", block_bytes)
+        corpus = load_corpus(str(folder), min_count=2)
+        whole = {s: read_tokens(folder / f"{s}.txt") for s in ("train", "valid", "test")}
+        vocab = Vocab.build(whole["train"], min_count=2)
+        assert corpus.vocab == vocab
+        for name, tokens in whole.items():
+            ids, eos, oov = vocab.encode(tokens)
+            split = corpus.splits[name]
+            assert split.ids.dtype == np.int32
+            np.testing.assert_array_equal(split.ids, ids)
+            np.testing.assert_array_equal(split.eos_positions, eos)
+            assert (split.words, split.oov_words) == (len(tokens.words), oov)
+        one_line = load_corpus(str(folder), min_count=2, sentence_ends=False)
+        for name, tokens in whole.items():
+            ids, eos, oov = vocab.encode(Tokens(tokens.words, np.array([len(tokens.words)])))
+            split = one_line.splits[name]
+            np.testing.assert_array_equal(split.ids, ids)
+            np.testing.assert_array_equal(split.eos_positions, eos)
+            assert (split.words, split.oov_words) == (len(tokens.words), oov)
+
+
+def test_the_vocabulary_keeps_copies_of_the_counted_words():
+    """The counted words are the text's own strs, spread over all of its memory: the
+    vocabulary keeps copies, so the text's memory is freed with it."""
+    from collections import Counter
+
+    counted = "".join(["wo", "rd"])  # a str made at run time, as a split's words are
+    vocab = Vocab.from_counts(Counter({counted: 3}))
+    assert vocab.itos[2] == counted and vocab.itos[2] is not counted

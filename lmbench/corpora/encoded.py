@@ -1,13 +1,14 @@
-"""A large split read in blocks and encoded into a column on disk, never held as Python strings.
+"""Splits read in blocks of lines and encoded to ids: only a block's words are ever Python strs.
 
-`read_tokens` makes a Python str per word (about 60 bytes each): fine for PTB and WikiText-2,
-about 6 GB for WikiText-103's 103 M words, more than the memory cap a count model may be given
-(`--set memory=SIZE`). A split file above `LARGE_SPLIT_BYTES` is read twice in blocks of lines:
-once to count its words (when it is the train split the vocabulary comes from), once to write
-its ids into a `Spill`. The ids are the ones the whole-file path gives (tested), and a model that
-needs them in memory reads them with `np.asarray`. Both passes run in a child process: the
-vocabulary's strings, first seen all through the text, would otherwise pin the allocator's
-arenas of every block's freed strings (measured: 430 MB resident after reading 10 M tokens).
+A word as a Python str costs about 60 bytes: 120 MB for WikiText-2's train split, about 6 GB
+for WikiText-103's 103 M words, more than the memory cap a count model may be given (`--set
+memory=SIZE`). Every split is read twice in blocks: once to count its words (when the
+vocabulary comes from it), once to encode it. A split that fits in memory is encoded into one
+array here (`encode_here`); one above `LARGE_SPLIT_BYTES` into a `Spill` on disk, both passes in
+a child process, so that nothing the allocator keeps from its strings stays in this one (measured
+before the vocabulary copied its words: 430 MB resident after reading 10 M tokens). The ids are
+the ones `Vocab.encode` gives for the whole file (tested), and a model that needs a column's in
+memory reads them with `np.asarray`.
 """
 
 from __future__ import annotations
@@ -35,18 +36,16 @@ def _in_a_child(fn, *args):
         return pool.submit(fn, *args).result()
 
 
-def count_words(path: Path) -> tuple[Counter, int]:
-    """Word counts of a text file and its number of words, a block at a time."""
+def count_words(path: Path) -> Counter:
+    """Word counts of a text file, a block at a time, in a child process."""
     return _in_a_child(_count_words, path, readers.BLOCK_BYTES)
 
 
-def _count_words(path: Path, block_bytes: int) -> tuple[Counter, int]:
-    counts, words = Counter(), 0
+def _count_words(path: Path, block_bytes: int) -> Counter:
+    counts = Counter()
     for _, text in line_blocks(path, block_bytes):
-        block = text.split()
-        counts.update(block)
-        words += len(block)
-    return counts, words
+        counts.update(text.split())
+    return counts
 
 
 class EncodedSplit:
@@ -73,14 +72,39 @@ def encode_in_blocks(path: Path, vocab: Vocab) -> tuple[Spill, np.ndarray, int, 
 
 
 def _encode(path: Path, vocab: Vocab, out: Path, block_bytes: int):
-    eos, words, oov, size = [], 0, 0, 0
+    eos, words, oov = [], 0, 0
     with open(out, "r+b") as f:
-        for raw, text in line_blocks(path, block_bytes):
-            tokens = tokens_of(raw, text)
-            block, ends, block_oov = vocab.encode(tokens)
-            eos.append(ends + size)
-            f.write(block.astype(np.int32).tobytes())
-            size += block.size
-            words += len(tokens.words)
+        for block, ends, block_words, block_oov in encoded_blocks(path, vocab, block_bytes):
+            f.write(block.tobytes())
+            eos.append(ends)
+            words += block_words
             oov += block_oov
     return np.concatenate(eos) if eos else np.zeros(0, dtype=np.int64), words, oov
+
+
+def encoded_blocks(path: Path, vocab: Vocab, block_bytes: int | None = None):
+    """Per block of lines: (int32 ids with an <eos> after each line, each <eos>'s position in
+    the whole split, words, OOV words), as `Vocab.encode` gives them for the whole file."""
+    size = 0
+    for raw, text in line_blocks(path, block_bytes):
+        tokens = tokens_of(raw, text)
+        block, ends, block_oov = vocab.encode(tokens)
+        words = len(tokens.words)
+        del raw, text, tokens  # before the next block is read: one block's strs at a time
+        yield block.astype(np.int32, copy=False), ends + size, words, block_oov
+        size += block.size
+
+
+def count_words_here(path: Path) -> Counter:
+    """A split's word counts, a block at a time, in this process (a split that fits memory)."""
+    return _count_words(path, readers.BLOCK_BYTES)
+
+
+def encode_here(path: Path, vocab: Vocab) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """`encode_in_blocks` into memory, in this process: only a block's words are ever Python
+    strs (a whole split's cost ~60 bytes a word: 120 MB for WikiText-2's train)."""
+    blocks = list(encoded_blocks(path, vocab))
+    if not blocks:
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64), 0, 0
+    ids, eos, words, oov = zip(*blocks)
+    return np.concatenate(ids), np.concatenate(eos), sum(words), sum(oov)

@@ -33,7 +33,7 @@ def _decode(path: Path) -> tuple[bytes, str]:
         ) from None
 
 
-def _empty(path: Path) -> DataError:
+def empty_split(path: Path) -> DataError:
     return DataError(f"{path}: empty split (no tokens); every split needs at least one word")
 
 
@@ -48,7 +48,7 @@ def read_lines(path: Path) -> list[list[str]]:
     """One list of tokens per line; blank lines kept (they still end with <eos>)."""
     tokens = _split_lines(_decode(path)[1])
     if not any(tokens):
-        raise _empty(path)
+        raise empty_split(path)
     return tokens
 
 
@@ -57,7 +57,7 @@ def read_tokens(path: Path) -> Tokens:
     raw, text = _decode(path)
     tokens = tokens_of(raw, text)
     if not tokens.words:
-        raise _empty(path)
+        raise empty_split(path)
     return tokens
 
 
@@ -83,7 +83,7 @@ def line_blocks(path: Path, size: int | None = None):
     size = size or BLOCK_BYTES
     if not path.exists():
         raise DataError(f"{path}: missing split file")
-    offset, tail = 0, b""
+    offset, lines, tail = 0, 0, b""
     with open(path, "rb") as f:
         while True:
             chunk = f.read(size)
@@ -97,10 +97,13 @@ def line_blocks(path: Path, size: int | None = None):
                 try:
                     yield raw, raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
+                    line = lines + raw.count(b"\n", 0, exc.start) + 1
                     raise DataError(
-                        f"{path}: not valid UTF-8 ({exc.reason} at byte {offset + exc.start})"
+                        f"{path}:{line}: not valid UTF-8 ({exc.reason} at byte "
+                        f"{offset + exc.start})"
                     ) from None
                 offset += len(raw)
+                lines += raw.count(b"\n")
             if not chunk:
                 return
 
