@@ -57,27 +57,29 @@ else:  # scorable means scored: the first query builds the lookup index
 """
 
 
-def timed(cmd: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS bytes of one fresh process."""
+def timed(cmd: list[str]) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS bytes and CPU seconds (user + system: above the wall time, the
+    process used several cores) of one fresh process."""
     watch = Stopwatch().start()
     child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)
     seconds = watch.stop()
     if status != 0:
         raise RuntimeError(f"{cmd[0]} failed with status {status}: {' '.join(cmd)}")
-    return seconds, usage.ru_maxrss * 1024
+    return seconds, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
 
 
 def alternate(commands: dict[str, list[str]], repeats: int) -> dict[str, dict]:
-    runs: dict[str, list[tuple[float, int]]] = {name: [] for name in commands}
+    runs: dict[str, list[tuple[float, int, float]]] = {name: [] for name in commands}
     for _ in range(repeats):
         for name, cmd in commands.items():
             runs[name].append(timed(cmd))
     return {
         name: {
-            "median_s": statistics.median(s for s, _ in r),
-            "runs_s": [s for s, _ in r],
-            "peak_rss_mb": max(m for _, m in r) / 2**20,
+            "median_s": statistics.median(s for s, _, _ in r),
+            "runs_s": [s for s, _, _ in r],
+            "peak_rss_mb": max(m for _, m, _ in r) / 2**20,
+            "median_cpu_s": statistics.median(c for _, _, c in r),
         }
         for name, r in runs.items()
     }
