@@ -20,6 +20,7 @@ from ..protocol import Segments, make_segments
 from ..vocab import Vocab
 from .encoded import (
     LARGE_SPLIT_BYTES,
+    count_and_encode,
     count_words,
     count_words_here,
     encode_here,
@@ -161,20 +162,27 @@ def load_corpus(
 def _encode_files(name: str, files: dict[str, Located], settings: dict, sentence_ends: bool):
     """Each split's (ids, <eos> positions, words, OOV words), and the vocabulary (key "vocab"),
     from train or from the spec's "vocab" file (`wikitext103-wt2` takes WikiText-2's). A split
-    over LARGE_SPLIT_BYTES becomes ids on disk (`encode_in_blocks`); the rest are read in blocks
-    into memory, one split at a time."""
+    over LARGE_SPLIT_BYTES becomes ids on disk (`encode_in_blocks`; a large train split makes the
+    vocabulary in the same read, `count_and_encode`); the rest are read in blocks into memory,
+    one split at a time."""
     large = {s for s in SPLITS if _file_size(files[s].path) > LARGE_SPLIT_BYTES}
     if large and not sentence_ends:
         raise DataError(
             f"{name}: text.sentence_ends=false reads a split as one line, which splits over "
             f"{LARGE_SPLIT_BYTES >> 20} MB ({', '.join(sorted(large))}) are not read as"
         )
-    source = "vocab" if "vocab" in files else "train"
-    count = count_words if source in large else count_words_here
-    encoded = {"vocab": Vocab.from_counts(count(files[source].path), **settings)}
+    encoded = {}
+    if "vocab" not in files and "train" in large:  # one read makes the vocabulary and the ids
+        vocab, *encoded["train"] = count_and_encode(files["train"].path, settings)
+        encoded["vocab"] = vocab
+    else:
+        source = "vocab" if "vocab" in files else "train"
+        count = count_words if source in large else count_words_here
+        encoded["vocab"] = Vocab.from_counts(count(files[source].path), **settings)
     for split in SPLITS:
-        encode = encode_in_blocks if split in large else encode_here
-        encoded[split] = encode(files[split].path, encoded["vocab"])
+        if split not in encoded:
+            encode = encode_in_blocks if split in large else encode_here
+            encoded[split] = encode(files[split].path, encoded["vocab"])
         if not encoded[split][2]:
             raise empty_split(files[split].path)
     return encoded

@@ -17,14 +17,15 @@ import multiprocessing
 import tempfile
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
 
 from ..spill import Spill
-from ..vocab import Vocab
+from ..vocab import UNK, Vocab
 from . import readers
-from .readers import line_blocks, tokens_of
+from .readers import line_blocks, line_spans, tokens_of
 
 LARGE_SPLIT_BYTES = 32 << 20  # WikiText-2's train is 11 MB; WikiText-103's 540 MB
 
@@ -69,6 +70,74 @@ def encode_in_blocks(path: Path, vocab: Vocab) -> tuple[Spill, np.ndarray, int, 
     eos, words, oov = _in_a_child(_encode, path, vocab, ids.path, readers.BLOCK_BYTES)
     ids.size = ids.path.stat().st_size // ids.row_bytes
     return ids, eos, words, oov
+
+
+PARTS = 2  # children reading a large train split side by side, a range of its lines each
+
+
+def count_and_encode(path: Path, settings: dict) -> tuple[Vocab, Spill, np.ndarray, int, int]:
+    """The vocabulary a large split's words make (`Vocab.from_counts` with `settings`) and the
+    split encoded by it, in one read of the text: children each read a range of its lines and
+    number its words as they first see them (0: a line's end), and the numbers are then mapped
+    to the vocabulary's ids. Ids, <eos> positions and counts are `encode_in_blocks`' (tested)."""
+    folder = EncodedSplit.folder()
+    name = f"{len(list(folder.iterdir())):03d}-{path.name}"
+    spans = line_spans(path, PARTS)
+    parts = [folder / f"{name}.part{k}" for k in range(len(spans))]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(spans), mp_context=context) as pool:
+        numbered = list(
+            pool.map(
+                _number_words, [path] * len(spans), spans, parts, [readers.BLOCK_BYTES] * len(spans)
+            )
+        )
+    counts = Counter()
+    for words, word_counts, _ in numbered:
+        counts.update(dict(zip(words, word_counts[1:].tolist())))
+    vocab = Vocab.from_counts(counts, **settings)
+    del counts
+    stoi = vocab.index()
+    ids = Spill(folder, f"{name}.ids", np.int32)
+    ids.keep = EncodedSplit._folder  # the folder outlives every column in it
+    eos, words, oov = [], 0, 0
+    for (seen, word_counts, ends), part in zip(numbered, parts):
+        to_id = np.fromiter(map(stoi.get, seen, repeat(vocab.unk)), np.int32, count=len(seen))
+        literal_unk = np.fromiter((w == UNK for w in seen), bool, count=len(seen))
+        oov += int(word_counts[1:][(to_id == vocab.unk) & ~literal_unk].sum())
+        words += int(word_counts[1:].sum())
+        to_id = np.concatenate([[vocab.eos], to_id]).astype(np.int32)
+        eos.append(ends + ids.size)
+        numbers = np.memmap(part, dtype=np.int32, mode="r")
+        for start in range(0, numbers.size, 1 << 22):
+            ids.append(to_id[numbers[start : start + (1 << 22)]])
+        del numbers
+        part.unlink()
+    return vocab, ids, np.concatenate(eos), words, oov
+
+
+def _number_words(path: Path, span: tuple[int, int], out: Path, block_bytes: int):
+    """A range of lines as numbers in `out` (int32; words numbered from 1 as first seen, 0 after
+    each line): (the words in number order, how often each number occurs, each 0's position)."""
+    number: dict[str, int] = {}
+    counts = np.zeros(1, dtype=np.int64)
+    eos, size = [], 0
+    with open(out, "wb") as f:
+        for raw, text in line_blocks(path, block_bytes, span):
+            tokens = tokens_of(raw, text)
+            for word in dict.fromkeys(tokens.words):
+                if word not in number:
+                    number[word] = len(number) + 1
+            block = np.fromiter(map(number.__getitem__, tokens.words), np.int32, len(tokens.words))
+            ends = np.cumsum(tokens.lengths)
+            del raw, text, tokens  # before the next block is read: one block's strs at a time
+            block = np.insert(block, ends, 0)
+            eos.append(ends + np.arange(ends.size) + size)
+            f.write(block.tobytes())
+            size += block.size
+            seen = np.bincount(block, minlength=len(number) + 1)
+            seen[: counts.size] += counts
+            counts = seen
+    return list(number), counts, np.concatenate(eos) if eos else np.zeros(0, dtype=np.int64)
 
 
 def _encode(path: Path, vocab: Vocab, out: Path, block_bytes: int):
