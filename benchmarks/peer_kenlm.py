@@ -19,8 +19,8 @@ Measured:
   sampled from WikiText-2's kn5 (`lmbench synthesize`), ours under `--set memory=CAP` beside
   `lmplz -S CAP` for each of `--caps`: wall time, peak RSS, and the n-gram counts of both files.
 - memory (`--only memory`, needs only lmplz): WikiText-2's train text to a kn5 ARPA file, ours
-  under `--set memory=CAP` beside `lmplz -S CAP` for each of `--caps` (100M,1G), and ours by
-  default (in memory): peak RSS of each fresh process, and its time.
+  under `--set memory=CAP` beside `lmplz -S CAP` for each of `--caps` (100M,1G), and both by
+  default (80% of physical memory; ours in memory): peak RSS of each fresh process, and its time.
 """
 
 from __future__ import annotations
@@ -254,8 +254,18 @@ def arpa_counts(path: Path) -> list[int]:
     return counts
 
 
-def lmplz_to_arpa(text: Path, arpa: Path, cap: str, folder: Path) -> list[str]:
-    return ["lmplz", "-o", "5", "-S", cap, "-T", str(folder), "--text", str(text)] + [
+def lmplz_to_arpa(text: Path, arpa: Path, cap: str | None, folder: Path) -> list[str]:
+    """`lmplz -o 5 -S CAP`; no `cap`: its default (80% of physical memory)."""
+    memory = ["-S", cap] if cap else []
+    return [
+        "lmplz",
+        "-o",
+        "5",
+        *memory,
+        "-T",
+        str(folder),
+        "--text",
+        str(text),
         "--arpa",
         str(arpa),
     ]
@@ -289,6 +299,7 @@ def memory(data_dir: str, folder: Path, repeats: int, caps: list[str]) -> dict:
         commands[f"ours memory={cap}"] = ours_to_arpa(
             "wikitext2", folder / "ours.arpa", cap, data_dir
         )
+    commands["lmplz default"] = lmplz_to_arpa(text, folder / "lmplz.arpa", None, folder)
     commands["ours default"] = ours_to_arpa("wikitext2", folder / "ours.arpa", None, data_dir)
     measured = alternate(commands, repeats)
     peak = {name: m["peak_rss_mb"] for name, m in measured.items()}
@@ -304,6 +315,7 @@ def memory(data_dir: str, folder: Path, repeats: int, caps: list[str]) -> dict:
                 f"ours default/lmplz -S {cap}": peak["ours default"] / peak[f"lmplz -S {cap}"]
                 for cap in caps
             },
+            "ours default/lmplz default": peak["ours default"] / peak["lmplz default"],
         },
         "ngram_counts": {
             "ours": arpa_counts(folder / "ours.arpa"),
