@@ -18,6 +18,9 @@ Measured:
 - scale (`--only scale`, needs only lmplz): kn5 to an ARPA file on corpora of `--sizes` tokens
   sampled from WikiText-2's kn5 (`lmbench synthesize`), ours under `--set memory=CAP` beside
   `lmplz -S CAP` for each of `--caps`: wall time, peak RSS, and the n-gram counts of both files.
+- memory (`--only memory`, needs only lmplz): WikiText-2's train text to a kn5 ARPA file, ours
+  under `--set memory=CAP` beside `lmplz -S CAP` for each of `--caps` (100M,1G), and both by
+  default (80% of physical memory; ours in memory): peak RSS of each fresh process, and its time.
 """
 
 from __future__ import annotations
@@ -54,27 +57,29 @@ else:  # scorable means scored: the first query builds the lookup index
 """
 
 
-def timed(cmd: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS bytes of one fresh process."""
+def timed(cmd: list[str]) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS bytes and CPU seconds (user + system: above the wall time, the
+    process used several cores) of one fresh process."""
     watch = Stopwatch().start()
     child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)
     seconds = watch.stop()
     if status != 0:
         raise RuntimeError(f"{cmd[0]} failed with status {status}: {' '.join(cmd)}")
-    return seconds, usage.ru_maxrss * 1024
+    return seconds, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
 
 
 def alternate(commands: dict[str, list[str]], repeats: int) -> dict[str, dict]:
-    runs: dict[str, list[tuple[float, int]]] = {name: [] for name in commands}
+    runs: dict[str, list[tuple[float, int, float]]] = {name: [] for name in commands}
     for _ in range(repeats):
         for name, cmd in commands.items():
             runs[name].append(timed(cmd))
     return {
         name: {
-            "median_s": statistics.median(s for s, _ in r),
-            "runs_s": [s for s, _ in r],
-            "peak_rss_mb": max(m for _, m in r) / 2**20,
+            "median_s": statistics.median(s for s, _, _ in r),
+            "runs_s": [s for s, _, _ in r],
+            "peak_rss_mb": max(m for _, m, _ in r) / 2**20,
+            "median_cpu_s": statistics.median(c for _, _, c in r),
         }
         for name, r in runs.items()
     }
@@ -249,6 +254,76 @@ def arpa_counts(path: Path) -> list[int]:
     return counts
 
 
+def lmplz_to_arpa(text: Path, arpa: Path, cap: str | None, folder: Path) -> list[str]:
+    """`lmplz -o 5 -S CAP`; no `cap`: its default (80% of physical memory)."""
+    memory = ["-S", cap] if cap else []
+    return [
+        "lmplz",
+        "-o",
+        "5",
+        *memory,
+        "-T",
+        str(folder),
+        "--text",
+        str(text),
+        "--arpa",
+        str(arpa),
+    ]
+
+
+def ours_to_arpa(corpus: str, arpa: Path, cap: str | None, data_dir: str = "") -> list[str]:
+    """`lmbench export-arpa` of kn5, sentence mode as lmplz; no `cap`: the default (in memory
+    when the estimate fits 80% of physical memory, as lmplz's default -S)."""
+    memory = ["--set", f"memory={cap}"] if cap else []
+    where = ["--data-dir", data_dir] if data_dir else []
+    return [PYTHON, "-m", "lmbench.cli", "export-arpa", "--corpus", corpus, "--model", "kn5"] + [
+        *memory,
+        *where,
+        "--mode",
+        "sentence",
+        "--out",
+        str(arpa),
+    ]
+
+
+def memory(data_dir: str, folder: Path, repeats: int, caps: list[str]) -> dict:
+    """WikiText-2's train text to a kn5 ARPA file: peak RSS (and time) of lmplz under each -S
+    of `caps`, of ours under the same memory= caps, and of ours by default, alternating."""
+    text = folder / "wikitext2.train.lmplz.txt"  # lmplz reserves <unk>: the word is renamed
+    with open(text, "wb") as out:
+        source = Path(data_dir) / "wikitext-2" / "wiki.train.tokens"
+        subprocess.run(["sed", "s/<unk>/UNK/g", str(source)], stdout=out, check=True)
+    commands = {}
+    for cap in caps:
+        commands[f"lmplz -S {cap}"] = lmplz_to_arpa(text, folder / "lmplz.arpa", cap, folder)
+        commands[f"ours memory={cap}"] = ours_to_arpa(
+            "wikitext2", folder / "ours.arpa", cap, data_dir
+        )
+    commands["lmplz default"] = lmplz_to_arpa(text, folder / "lmplz.arpa", None, folder)
+    commands["ours default"] = ours_to_arpa("wikitext2", folder / "ours.arpa", None, data_dir)
+    measured = alternate(commands, repeats)
+    peak = {name: m["peak_rss_mb"] for name, m in measured.items()}
+    return {
+        "corpus": "wikitext2",
+        "measured": measured,
+        "peak_ratios": {
+            **{
+                f"ours/lmplz at {cap}": peak[f"ours memory={cap}"] / peak[f"lmplz -S {cap}"]
+                for cap in caps
+            },
+            **{
+                f"ours default/lmplz -S {cap}": peak["ours default"] / peak[f"lmplz -S {cap}"]
+                for cap in caps
+            },
+            "ours default/lmplz default": peak["ours default"] / peak["lmplz default"],
+        },
+        "ngram_counts": {
+            "ours": arpa_counts(folder / "ours.arpa"),
+            "lmplz": arpa_counts(folder / "lmplz.arpa"),
+        },
+    }
+
+
 def scale(
     data_dir: str, folder: Path, repeats: int, sizes: list[str], caps: list[str], root: Path
 ) -> dict:
@@ -275,11 +350,8 @@ def scale(
             ours, theirs = folder / "ours.arpa", folder / "lmplz.arpa"
             measured = alternate(
                 {
-                    "lmplz": ["lmplz", "-o", "5", "-S", cap, "-T", str(folder)]
-                    + ["--text", str(text), "--arpa", str(theirs)],
-                    "ours": [PYTHON, "-m", "lmbench.cli", "export-arpa", "--corpus", str(corpus)]
-                    + ["--model", "kn5", "--set", f"memory={cap}", "--mode", "sentence"]
-                    + ["--out", str(ours)],
+                    "lmplz": lmplz_to_arpa(text, theirs, cap, folder),
+                    "ours": ours_to_arpa(str(corpus), ours, cap),
                 },
                 repeats,
             )
@@ -308,29 +380,38 @@ def main() -> int:
     parser.add_argument("--out", default=None)
     parser.add_argument(
         "--only",
-        choices=["queries", "scale"],
+        choices=["queries", "scale", "memory"],
         help="queries: only the decoder-query comparison (needs the kenlm module, not lmplz); "
-        "scale: only kn5 at --sizes tokens under --caps, beside lmplz",
+        "scale: only kn5 at --sizes tokens under --caps, beside lmplz; memory: only kn5 on "
+        "WikiText-2 under --caps (default 100M,1G) and by default, beside lmplz",
     )
     parser.add_argument("--sizes", default="10M,100M", help="scale: train tokens (10M,100M)")
-    parser.add_argument("--caps", default="2G,4G", help="scale: memory caps, -S for lmplz (2G,4G)")
+    parser.add_argument(
+        "--caps", default=None, help="scale, memory: memory caps, -S for lmplz (2G,4G; 100M,1G)"
+    )
     parser.add_argument(
         "--scale-dir",
         default=str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lmbench"),
         help="scale: where the synthesized corpora are made once and kept",
     )
     args = parser.parse_args()
+    if args.only in ("scale", "memory") and shutil.which("lmplz") is None:
+        print("lmplz is not on PATH: build KenLM and add its bin/ to PATH", file=sys.stderr)
+        return 2
+    if args.only == "memory":
+        with tempfile.TemporaryDirectory() as tmp:
+            caps = (args.caps or "100M,1G").split(",")
+            result = memory(args.data_dir, Path(tmp), args.repeats, caps)
+        save_peer_results("kenlm-memory", {"env": environment(), "memory": result}, args.out)
+        return 0
     if args.only == "scale":
-        if shutil.which("lmplz") is None:
-            print("lmplz is not on PATH: build KenLM and add its bin/ to PATH", file=sys.stderr)
-            return 2
         with tempfile.TemporaryDirectory() as tmp:
             result = scale(
                 args.data_dir,
                 Path(tmp),
                 args.repeats,
                 args.sizes.split(","),
-                args.caps.split(","),
+                (args.caps or "2G,4G").split(","),
                 Path(args.scale_dir) / "synthetic",
             )
         name = "kenlm-scale-" + args.sizes.replace(",", "-")

@@ -220,3 +220,87 @@ def test_large_splits_are_encoded_in_blocks_to_the_same_ids(tmp_path, monkeypatc
                 np.testing.assert_array_equal(np.asarray(ha.ids), hb.ids)
                 np.testing.assert_array_equal(ha.starts, hb.starts)
     assert describe(blocks)["splits"] == describe(whole)["splits"]
+
+
+def test_splits_in_memory_are_read_in_blocks_to_the_ids_of_the_whole_file(tmp_path, monkeypatch):
+    """Splits that fit in memory are read a block of lines at a time (only a block's words are
+    ever Python strs): the ids, <eos> positions and counts `Vocab.encode` gives for each whole
+    file, whatever the block size; without sentence ends, each split as one line."""
+    import lmbench.corpora.readers as readers
+    from lmbench.corpora.readers import read_tokens
+    from lmbench.vocab import Tokens
+
+    rng = np.random.default_rng(1)
+    words = [f"w{i}" for i in range(80)] + ["<unk>", "<eos>", "naïve"]
+    lines = [" ".join(rng.choice(words, size=rng.integers(0, 9))) for _ in range(2_000)]
+    folder = write_corpus(tmp_path / "c", "\n".join(lines) + "\n", "w1 zz\n\nw3", "w4 naïve\n")
+    for block_bytes in (readers.BLOCK_BYTES, 613):
+        monkeypatch.setattr(readers, "BLOCK_BYTES", block_bytes)
+        corpus = load_corpus(str(folder), min_count=2)
+        whole = {s: read_tokens(folder / f"{s}.txt") for s in ("train", "valid", "test")}
+        vocab = Vocab.build(whole["train"], min_count=2)
+        assert corpus.vocab == vocab
+        for name, tokens in whole.items():
+            ids, eos, oov = vocab.encode(tokens)
+            split = corpus.splits[name]
+            assert split.ids.dtype == np.int32
+            np.testing.assert_array_equal(split.ids, ids)
+            np.testing.assert_array_equal(split.eos_positions, eos)
+            assert (split.words, split.oov_words) == (len(tokens.words), oov)
+        one_line = load_corpus(str(folder), min_count=2, sentence_ends=False)
+        for name, tokens in whole.items():
+            ids, eos, oov = vocab.encode(Tokens(tokens.words, np.array([len(tokens.words)])))
+            split = one_line.splits[name]
+            np.testing.assert_array_equal(split.ids, ids)
+            np.testing.assert_array_equal(split.eos_positions, eos)
+            assert (split.words, split.oov_words) == (len(tokens.words), oov)
+
+
+def test_the_vocabulary_keeps_copies_of_the_counted_words():
+    """The counted words are the text's own strs, spread over all of its memory: the
+    vocabulary keeps copies, so the text's memory is freed with it."""
+    from collections import Counter
+
+    counted = "".join(["wo", "rd"])  # a str made at run time, as a split's words are
+    vocab = Vocab.from_counts(Counter({counted: 3}))
+    assert vocab.itos[2] == counted and vocab.itos[2] is not counted
+
+
+def test_a_large_train_split_is_counted_and_encoded_in_one_read_by_parts(tmp_path, monkeypatch):
+    """A large train split is read once, by children each numbering a range of its lines: the
+    vocabulary, ids, line ends and counts are the whole-file ones for any number of parts (more
+    parts than lines too), and a bad byte in a later range is reported at its line."""
+    import lmbench.corpora as corpora
+    import lmbench.corpora.encoded as encoded
+    import lmbench.corpora.readers as readers
+    from lmbench.corpora.readers import line_spans, read_tokens
+
+    rng = np.random.default_rng(2)
+    words = [f"w{i}" for i in range(40)] + ["<unk>", "é"]
+    lines = [" ".join(rng.choice(words, size=rng.integers(0, 7))) for _ in range(500)]
+    folder = write_corpus(tmp_path / "c", "\n".join(lines) + "\nlast line", "w1 zz\n", "w2\n")
+    train = folder / "train.txt"
+    spans = line_spans(train, 3)
+    assert spans[0][0] == 0 and spans[-1][1] == train.stat().st_size
+    raw = train.read_bytes()
+    assert all(a == b for (_, a), (b, _) in zip(spans, spans[1:]))  # contiguous
+    assert all(raw[a - 1 : a] == b"\n" for a, _ in spans[1:])  # each at a line's start
+    tokens = read_tokens(train)
+    vocab = Vocab.build(tokens, min_count=2)
+    ids, eos, oov = vocab.encode(tokens)
+    monkeypatch.setattr(corpora, "LARGE_SPLIT_BYTES", 0)
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 331)
+    for parts in (1, 3, 2_000):
+        monkeypatch.setattr(encoded, "PARTS", parts)
+        corpus = load_corpus(str(folder), min_count=2)
+        split = corpus.splits["train"]
+        assert corpus.vocab == vocab
+        np.testing.assert_array_equal(np.asarray(split.ids), ids)
+        np.testing.assert_array_equal(split.eos_positions, eos)
+        assert (split.words, split.oov_words) == (len(tokens.words), oov)
+    bad = raw[: spans[-1][0]] + b"w1 \xff w2\n" + raw[spans[-1][0] :]
+    train.write_bytes(bad)
+    monkeypatch.setattr(encoded, "PARTS", 3)
+    line = bad[: spans[-1][0]].count(b"\n") + 1
+    with pytest.raises(DataError, match=rf"train\.txt:{line}: not valid UTF-8"):
+        load_corpus(str(folder))

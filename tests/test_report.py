@@ -493,6 +493,38 @@ def test_scaling_leaves_out_clock_budgets_and_the_seconds_of_shared_cores(tmp_pa
     assert np.isnan(seconds[500_000])  # its cores were shared: no seconds
 
 
+def test_scaling_shows_a_count_model_once_and_one_machines_seconds(tmp_path):
+    """Budgets are tokens and epochs, so a config's perplexity is the same on any machine: kn5
+    estimated on an older machine and again here is one point, labelled without a machine; the
+    time panel draws the seconds of the machine that trained the neural runs, no other's."""
+    from lmbench.report import figures, write_report
+
+    rng = np.random.default_rng(11)
+    old = {"cpu": "old", "isa": [], "cores": 2, "memory_gib": 8, "gpu": None, "id": "old"}
+    lstm = {"family": "lstm", "model_config": {"patience": 2}}
+    for fraction, ppl in ((0.5, 200.0), (1.0, 150.0)):
+        extra = {"train_data_tokens": int(fraction * 1_000_000), "train_fraction": fraction}
+        _record(tmp_path, "kn5", "ngram", ppl, rng, suite="scaling", tag=f"old{fraction}",
+                config_hash=f"kn5-{fraction}", machine=old, train_seconds=9.0,
+                extra=extra)  # fmt: skip
+    extra = {"train_data_tokens": 1_000_000, "train_fraction": 1.0}
+    _record(tmp_path, "kn5", "ngram", 150.0, rng, suite="scaling", tag="here",
+            config_hash="kn5-1.0", train_seconds=2.0, extra=extra)  # fmt: skip
+    _record(tmp_path, "lstm", ppl=120.0, rng=rng, suite="scaling", tag="here",
+            train_seconds=500.0, extra=extra, **lstm)  # fmt: skip
+    runs = Runs.load(tmp_path)
+    kept, _ = figures.scaling_runs(runs)
+    kn5 = sorted((r["config_hash"], r["machine"]["id"]) for r in kept if r["model"] == "kn5")
+    assert kn5 == [("kn5-0.5", "old"), ("kn5-1.0", this_machine()["id"])]
+    _, points = figures.scaling(runs, tmp_path / "s.png")
+    assert set(points["model"]) == {"kn5", "lstm"}  # no machine in the labels
+    seconds = {(p["model"], p["train tokens"]): p["train seconds"] for _, p in points.iterrows()}
+    assert seconds[("kn5", 1_000_000)] == 2.0 and seconds[("lstm", 1_000_000)] == 500.0
+    assert np.isnan(seconds[("kn5", 500_000)])  # the old machine's clock: not drawn
+    text = write_report([tmp_path]).read_text()
+    assert "(2 of 3 runs). The other 1 ran elsewhere" in text
+
+
 def test_mixes_of_two_configs_of_a_model_get_two_labels_and_their_parts_budgets(tmp_path):
     rng = np.random.default_rng(9)
     kn5 = _record(tmp_path, "kn5", "ngram", 140.0, rng)

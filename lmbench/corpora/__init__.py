@@ -17,10 +17,17 @@ import numpy as np
 
 from ..errors import DataError, UsageError
 from ..protocol import Segments, make_segments
-from ..vocab import Tokens, Vocab
-from .encoded import LARGE_SPLIT_BYTES, count_words, encode_in_blocks
+from ..vocab import Vocab
+from .encoded import (
+    LARGE_SPLIT_BYTES,
+    count_and_encode,
+    count_words,
+    count_words_here,
+    encode_here,
+    encode_in_blocks,
+)
 from .fetch import DATA_ENV, Located, digest, forget_downloads, locate
-from .readers import brown_lines, read_tokens
+from .readers import brown_lines, empty_split
 from .specs import CORPORA, CorpusSpec
 
 SPLITS = ("train", "valid", "test")
@@ -120,46 +127,27 @@ def load_corpus(
     spec: CorpusSpec | None = CORPORA.get(name)
     if test_words is not None and (spec is None or spec.reader != "brown"):
         raise DataError(f"text.test_words applies to brown's word-stream cuts, not to {name}")
-    large = set()  # splits read in blocks into ids on disk, never as Python strings
-    if spec is not None and spec.reader == "brown":
-        lines = brown_lines(files["archive"].path, test_words)
-    else:
-        large = {s for s in SPLITS if _file_size(files[s].path) > LARGE_SPLIT_BYTES}
-        if large and not sentence_ends:
-            raise DataError(
-                f"{name}: text.sentence_ends=false reads a split as one line, which splits over "
-                f"{LARGE_SPLIT_BYTES >> 20} MB ({', '.join(sorted(large))}) are not read as"
-            )
-        lines = {s: None if s in large else read_tokens(files[s].path) for s in SPLITS}
-    if not sentence_ends:
-        lines = {split: Tokens(tokens.words, np.array([len(tokens.words)], dtype=np.int64))
-                 for split, tokens in lines.items()}  # fmt: skip
-    for split, tokens in lines.items():
-        if tokens is not None and not tokens.words:
-            raise DataError(f"{name}: split {split!r} is empty")
     settings = {
         "min_count": min_count if min_count is not None else (spec.min_count if spec else 1),
         "max_size": max_size,
     }
-    # a spec may take its vocabulary from another corpus's train split (`wikitext103-wt2`)
-    if "vocab" in files:
-        vocab = Vocab.build(read_tokens(files["vocab"].path), **settings)
-    elif "train" in large:
-        vocab = Vocab.from_counts(count_words(files["train"].path)[0], **settings)
+    if spec is not None and spec.reader == "brown":
+        brown = brown_lines(files["archive"].path, test_words)
+        vocab = Vocab.build(brown["train"], **settings)
+        encoded = {}
+        for split, tokens in brown.items():
+            if not tokens.words:
+                raise DataError(f"{name}: split {split!r} is empty")
+            ids, eos_positions, oov = vocab.encode(tokens)
+            encoded[split] = ids, eos_positions, len(tokens.words), oov
     else:
-        vocab = Vocab.build(lines["train"], **settings)
+        encoded = _encode_files(name, files, settings, sentence_ends)
+        vocab = encoded.pop("vocab")
+    if not sentence_ends:  # each split one line: its only <eos> at the end
+        encoded = {split: _as_one_line(*e, vocab.eos) for split, e in encoded.items()}
     if not sentence_ends or test_words is not None:
         settings |= {"sentence_ends": sentence_ends, "test_words": test_words}
-    splits = {}
-    for split in SPLITS:
-        if split in large:
-            ids, eos_positions, words, oov = encode_in_blocks(files[split].path, vocab)
-            if not words:
-                raise DataError(f"{name}: split {split!r} is empty")
-        else:
-            ids, eos_positions, oov = vocab.encode(lines[split])
-            words = int(ids.size - eos_positions.size)
-        splits[split] = Split(split, ids, eos_positions, words, oov)
+    splits = {split: Split(split, *encoded[split]) for split in SPLITS}
     origin = ", ".join(sorted({located.origin for located in files.values()}))
     return Corpus(
         name=spec.name if spec else str(Path(name)),
@@ -169,6 +157,43 @@ def load_corpus(
         origin=origin,
         vocab_settings=settings,
     )
+
+
+def _encode_files(name: str, files: dict[str, Located], settings: dict, sentence_ends: bool):
+    """Each split's (ids, <eos> positions, words, OOV words), and the vocabulary (key "vocab"),
+    from train or from the spec's "vocab" file (`wikitext103-wt2` takes WikiText-2's). A split
+    over LARGE_SPLIT_BYTES becomes ids on disk (`encode_in_blocks`; a large train split makes the
+    vocabulary in the same read, `count_and_encode`); the rest are read in blocks into memory,
+    one split at a time."""
+    large = {s for s in SPLITS if _file_size(files[s].path) > LARGE_SPLIT_BYTES}
+    if large and not sentence_ends:
+        raise DataError(
+            f"{name}: text.sentence_ends=false reads a split as one line, which splits over "
+            f"{LARGE_SPLIT_BYTES >> 20} MB ({', '.join(sorted(large))}) are not read as"
+        )
+    encoded = {}
+    if "vocab" not in files and "train" in large:  # one read makes the vocabulary and the ids
+        vocab, *encoded["train"] = count_and_encode(files["train"].path, settings)
+        encoded["vocab"] = vocab
+    else:
+        source = "vocab" if "vocab" in files else "train"
+        count = count_words if source in large else count_words_here
+        encoded["vocab"] = Vocab.from_counts(count(files[source].path), **settings)
+    for split in SPLITS:
+        if split not in encoded:
+            encode = encode_in_blocks if split in large else encode_here
+            encoded[split] = encode(files[split].path, encoded["vocab"])
+        if not encoded[split][2]:
+            raise empty_split(files[split].path)
+    return encoded
+
+
+def _as_one_line(ids: np.ndarray, eos_positions: np.ndarray, words: int, oov: int, eos: int):
+    """A split encoded line by line, as if it were all one line."""
+    keep = np.ones(ids.size, dtype=bool)
+    keep[eos_positions] = False
+    one = np.append(ids[keep], np.asarray(eos, dtype=ids.dtype))
+    return one, np.array([one.size - 1], dtype=np.int64), words, oov
 
 
 def corpus_is_large(name: str, data_dir=None) -> bool:

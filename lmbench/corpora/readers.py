@@ -33,7 +33,7 @@ def _decode(path: Path) -> tuple[bytes, str]:
         ) from None
 
 
-def _empty(path: Path) -> DataError:
+def empty_split(path: Path) -> DataError:
     return DataError(f"{path}: empty split (no tokens); every split needs at least one word")
 
 
@@ -48,7 +48,7 @@ def read_lines(path: Path) -> list[list[str]]:
     """One list of tokens per line; blank lines kept (they still end with <eos>)."""
     tokens = _split_lines(_decode(path)[1])
     if not any(tokens):
-        raise _empty(path)
+        raise empty_split(path)
     return tokens
 
 
@@ -57,7 +57,7 @@ def read_tokens(path: Path) -> Tokens:
     raw, text = _decode(path)
     tokens = tokens_of(raw, text)
     if not tokens.words:
-        raise _empty(path)
+        raise empty_split(path)
     return tokens
 
 
@@ -78,15 +78,18 @@ def tokens_of(raw: bytes, text: str) -> Tokens:
 BLOCK_BYTES = 4 << 20  # a block's words as Python strings take ~15x its bytes
 
 
-def line_blocks(path: Path, size: int | None = None):
-    """(raw, text) blocks of `path` of about `size` bytes, each ending at a line's end."""
+def line_blocks(path: Path, size: int | None = None, span: tuple[int, int] | None = None):
+    """(raw, text) blocks of `path` of about `size` bytes, each ending at a line's end; with
+    `span`, of its bytes start..end only (both at lines' starts: `line_spans`)."""
     size = size or BLOCK_BYTES
     if not path.exists():
         raise DataError(f"{path}: missing split file")
-    offset, tail = 0, b""
+    start, end = span or (0, path.stat().st_size)
+    offset, lines, tail = start, 0, b""
     with open(path, "rb") as f:
+        f.seek(start)
         while True:
-            chunk = f.read(size)
+            chunk = f.read(max(0, min(size, end - f.tell())))
             raw = tail + chunk
             if chunk:
                 cut = raw.rfind(b"\n") + 1
@@ -97,12 +100,40 @@ def line_blocks(path: Path, size: int | None = None):
                 try:
                     yield raw, raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
+                    line = _lines_before(path, start) + lines + raw.count(b"\n", 0, exc.start) + 1
                     raise DataError(
-                        f"{path}: not valid UTF-8 ({exc.reason} at byte {offset + exc.start})"
+                        f"{path}:{line}: not valid UTF-8 ({exc.reason} at byte "
+                        f"{offset + exc.start})"
                     ) from None
                 offset += len(raw)
+                lines += raw.count(b"\n")
             if not chunk:
                 return
+
+
+def _lines_before(path: Path, start: int) -> int:
+    """Line ends in the first `start` bytes (an error's line number, found only on error)."""
+    if not start:
+        return 0
+    with open(path, "rb") as f:
+        return sum(
+            block.count(b"\n")
+            for block in iter(lambda: f.read(min(1 << 24, start - f.tell())), b"")
+        )
+
+
+def line_spans(path: Path, parts: int) -> list[tuple[int, int]]:
+    """`path`'s bytes in up to `parts` (start, end) spans of about equal size, each starting
+    at a line's start (a span boundary moves to the next line end)."""
+    size = path.stat().st_size
+    cuts = [0]
+    with open(path, "rb") as f:
+        for k in range(1, parts):
+            f.seek(max(cuts[-1], size * k // parts))
+            f.readline()  # to the end of the line the cut fell in
+            cuts.append(min(f.tell(), size))
+    cuts.append(size)
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
 
 
 def brown_lines(zip_path: Path, test_words: int | None = None) -> dict[str, Tokens]:

@@ -19,7 +19,14 @@ from ..reference.utilisation import not_derivable
 from ..suites import FRONTIER, PERPLEXITY_VS_TIME, SCALING, SMOOTHING
 from . import brown, cost, figures, frontier, gap, reproduction, schedules, tables
 from .markdown import table
-from .runs import BOOTSTRAP_BLOCK_SENTENCES, BOOTSTRAP_SAMPLES, MIN_SEEDS, Runs, how_to_fill
+from .runs import (
+    BOOTSTRAP_BLOCK_SENTENCES,
+    BOOTSTRAP_SAMPLES,
+    MIN_SEEDS,
+    Runs,
+    how_to_fill,
+    machine_label,
+)
 from .summary import newest_kenlm_queries, summary
 from .tracking import section as tracking_section
 
@@ -58,6 +65,22 @@ def _fewest_seeds(runs: Runs, corpus: str, label: str) -> int:
             key = (r.get("extra") or {}).get("train_fraction")
             sizes[key] = sizes.get(key, 0) + 1
     return min(sizes.values(), default=0)
+
+
+def _scaling_machines(runs: Runs) -> str:
+    """Which machine's seconds the scaling figure draws, and what the others contribute."""
+    chosen, _ = figures.scaling_runs(runs)
+    panel = figures.timing_machine(chosen)
+    mine = [r for r in chosen if machine_id(r) == panel]
+    others = len(chosen) - len(mine)
+    text = f"Seconds are those of {machine_label(mine[0])} ({len(mine)} of {len(chosen)} runs)."
+    if others:
+        text += (
+            f" The other {others} ran elsewhere: their perplexities are in the table (budgets "
+            "are tokens and epochs, so a config's perplexity does not depend on the machine; "
+            "a count model estimated on two machines is shown once), not their seconds."
+        )
+    return text
 
 
 def _scaling_fits(runs: Runs, fits) -> list[str]:
@@ -253,7 +276,7 @@ def render(
             "trains until validation stops improving (2 evaluations without a gain) or its "
             "epoch cap, whichever comes first; kn5 is estimated on the same share of the "
             "training split. Runs whose cores were shared have no seconds in the right panel "
-            "(their clock measured the sharing):",
+            f"(their clock measured the sharing). {_scaling_machines(runs)}",
             "",
             table(measured_table),
             "",

@@ -6,6 +6,7 @@ Each function draws one figure into `path` and returns what the text needs to sa
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 
 import matplotlib
@@ -227,10 +228,31 @@ def alpha_interval(tokens: np.ndarray, loss: np.ndarray, seed: int = 0) -> tuple
 def scaling_runs(runs: Runs) -> tuple[list[dict], list[dict]]:
     """The scaling suite's runs that the section uses, and those it leaves out: a seconds
     budget (the suite's first, fixed-time design) gives every data size the same minutes, so
-    its points measure the clock as much as the data."""
+    its points measure the clock as much as the data. A count model's perplexity is its
+    config's on any machine: where several machines estimated one config, one record is used,
+    the timing machine's (`timing_machine`) where it has one."""
     ok = runs.ok(SCALING)
     timed = [r for r in ok if (r.get("budget") or {}).get("kind") == "seconds"]
-    return [r for r in ok if (r.get("budget") or {}).get("kind") != "seconds"], timed
+    used = [r for r in ok if (r.get("budget") or {}).get("kind") != "seconds"]
+    panel = timing_machine(used)
+    counted = {}
+    for r in used:
+        if r.get("family") == "ngram":
+            key = (r["corpus"], r["config_hash"])
+            if key not in counted or machine_id(r) == panel:
+                counted[key] = r
+    keep = {id(r) for r in counted.values()}
+    return [r for r in used if r.get("family") != "ngram" or id(r) in keep], timed
+
+
+def timing_machine(records: list[dict]) -> str | None:
+    """The machine whose seconds a figure draws when its records come from several (seconds of
+    two machines are never one series): the known machine that trained most of the neural
+    runs, then most runs; None (v1 records, no fingerprint) only when no other is known."""
+    neural = Counter(machine_id(r) for r in records if r.get("family") != "ngram")
+    every = Counter(machine_id(r) for r in records)
+    known = [m for m in every if m is not None]
+    return max(known, key=lambda m: (neural[m], every[m])) if known else None
 
 
 def scaling(runs: Runs, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -238,15 +260,19 @@ def scaling(runs: Runs, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     config has at least MIN_FIT_POINTS data sizes, drawn over the measured sizes only:
     (fits, the measured points). A run whose cores were shared has no seconds here."""
     chosen, _ = scaling_runs(runs)
-    several = several_machines(chosen)  # a fit never pools two machines' budgets
+    # budgets are tokens and epochs: a config's perplexity does not depend on the machine, its
+    # seconds do, and only the timing machine's are drawn
+    panel = timing_machine(chosen)
     series = series_labels(chosen)
     rows = [
         {
             "corpus": r["corpus"],
-            "model": _on_machine(series(r), r, several),
+            "model": series(r),
             "train tokens": data_tokens(r),
             "test ppl": r["test_ppl"],
-            "train seconds": r["train_seconds"] if contention(r) is None else np.nan,
+            "train seconds": r["train_seconds"]
+            if contention(r) is None and machine_id(r) == panel
+            else np.nan,
             # early stopping asked for, the epoch cap came first: more compute would help
             "compute-limited": bool((r.get("model_config") or {}).get("patience"))
             and (r.get("budget") or {}).get("ended_by") == "epochs",

@@ -110,17 +110,21 @@ def count_ngrams(data: Segments, order: int, vocab_size: int) -> NgramCounts:
     current = ids  # id of the (n-1)-gram ending at each position (order 1: the token)
     for n in range(2, order + 1):
         valid = np.flatnonzero(left >= n - 1)
-        keys = current[valid - 1] * radix + ids[valid]
+        keys = current[valid - 1].astype(np.int64)
+        keys *= radix
+        keys += ids[valid]
         uniq, inverse, counts = unique_inverse_counts(keys, len(orders[-1]) * radix)
-        suffix = np.empty(uniq.size, dtype=np.int64)
+        del keys
+        suffix = np.empty(uniq.size, dtype=np.int32)
         suffix[inverse] = current[valid]
         anchored = np.zeros(uniq.size, dtype=bool)
         anchored[inverse[left[valid] == n - 1]] = True
-        prefix = uniq // radix
+        prefix = (uniq // radix).astype(np.int32)
         orders.append(
-            Order(uniq, counts.astype(np.int64), prefix, suffix, anchored, orders[-1].first[prefix])
+            Order(uniq, counts.astype(np.int32), prefix, suffix, anchored, orders[-1].first[prefix])
         )
-        nxt = np.full(ids.size, -1, dtype=np.int64)
-        nxt[valid] = inverse
-        current = nxt
+        del counts
+        current = np.full(ids.size, -1, dtype=np.int32)  # ids fit: fewer n-grams than tokens
+        current[valid] = inverse
+        del inverse, valid
     return NgramCounts(order, vocab_size, orders)

@@ -18,7 +18,10 @@ Order 1 (|V| + 1 rows) stays in memory: with the chunk buffers it is the fixed o
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +40,8 @@ from .smoothing import (
 )
 from .unique import unique_inverse_counts
 
+# chunks of positions counted side by side: numpy's sorts and gathers release the GIL
+COUNT_WORKERS = min(2, os.cpu_count() or 1)
 # bytes held per row in flight, measured from each stage's temporaries (with headroom)
 COUNT_BYTES_PER_POSITION = 120  # ids, context, keys, the packed sort and inverse, run columns
 MERGE_BYTES_PER_ROW = 140  # a block of each run, concatenated, sorted, summed (131 measured)
@@ -49,11 +54,11 @@ class Columns:
     def __init__(self, folder: Path, cap: MemoryCap):
         self.folder, self.cap = Path(folder), cap
         self.rows = cap.rows(COLUMN_BYTES_PER_ROW)
-        self._names = 0
+        self._names = itertools.count(1)  # one next() is atomic: threads may make columns
 
     def new(self, name: str, dtype, row_shape=()) -> Spill:
-        self._names += 1
-        return Spill(self.folder, f"{self._names:03d}-{name}", dtype, row_shape, self.rows)
+        number = next(self._names)
+        return Spill(self.folder, f"{number:03d}-{name}", dtype, row_shape, self.rows)
 
     def of(self, name: str, values: np.ndarray) -> Spill:
         spill = self.new(name, values.dtype, values.shape[1:])
@@ -68,6 +73,12 @@ class Columns:
         return out
 
 
+def id_dtype(positions: int):
+    """int32 for the ids and counts of n-grams from fewer than 2^31 positions (half the bytes
+    to write, read and sort), int64 beyond."""
+    return np.int32 if positions < 2**31 else np.int64
+
+
 # --- stage 1: counting -----------------------------------------------------------------------
 
 
@@ -78,7 +89,9 @@ def count_ngrams_capped(
     check_order(order)
     radix = vocab_size + 1
     size = data.ids.size
-    rows = columns.cap.rows(COUNT_BYTES_PER_POSITION)
+    id_type = id_dtype(size)  # n-gram ids, counts and links: below the number of positions
+    workers = COUNT_WORKERS
+    rows = columns.cap.rows(COUNT_BYTES_PER_POSITION * workers)  # `workers` chunks at once
     unigram_counts = np.zeros(radix, dtype=np.int64)
     anchored = np.zeros(radix, dtype=bool)
     for a in range(0, size, rows):
@@ -103,62 +116,71 @@ def count_ngrams_capped(
     current = tokens  # (a, b) -> id of the (n-1)-gram ending at positions a..b-1 (-1: none)
     for n in range(2, order + 1):
         # each position's index in its run: only the next order's keys need it
-        runs, local = [], columns.new(f"local{n}", np.int64) if n < order else None
+        runs, local = [], columns.new(f"local{n}", id_type) if n < order else None
         bound = len(orders[-1]) * radix  # keys are below it: a prefix id times the radix
-        for a in range(0, size, rows):
-            run, position = _count_chunk(
-                data, a, min(size, a + rows), n, radix, bound, current, columns
-            )
-            runs.append(run)
-            if local is not None:
-                local.append(position)
-        merged, maps = _merge_runs(runs, columns, n, bound)
+
+        def chunk(a, n=n, bound=bound, current=current):
+            span = (a, min(size, a + rows))
+            return _count_chunk(data, span, n, radix, bound, current, columns, id_type)
+
+        starts = range(0, size, rows)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for window in range(0, len(starts), workers):  # no more than `workers` in memory
+                for run, position in pool.map(chunk, starts[window : window + workers]):
+                    runs.append(run)
+                    if local is not None:
+                        local.append(position)
+        merged, maps = _merge_runs(runs, columns, n, bound, id_type)
         keys, counts, suffix, anchored = merged
-        prefix = columns.map(f"prefix{n}", np.int64, lambda k: k // radix, keys)
+        prefix = columns.map(f"prefix{n}", id_type, lambda k: k // radix, keys)
         below = orders[-1].first
         first = columns.map(f"first{n}", np.int32, lambda p, below=below: below[p], prefix)
         orders.append(Order(keys, counts, prefix, suffix, anchored, first))
         if n < order:
-            current = _positions_to_ids(local, maps, rows, columns, n)
+            current = _positions_to_ids(local, maps, rows, columns, n, id_type)
     return NgramCounts(order, vocab_size, orders)
 
 
-def _count_chunk(data: Segments, a: int, b: int, n: int, radix: int, bound: int, current, columns):
-    """Positions a..b-1 as a sorted run of their distinct order-n n-grams (keys, counts, suffix
-    ids, anchored), and each position's index in the run (-1: no n-gram ends there). A function
-    of its own so that its temporaries are freed before the next stage allocates."""
+def _count_chunk(data: Segments, span, n: int, radix: int, bound: int, current, columns, id_type):
+    """Positions a..b-1 (`span`) as a sorted run of their distinct order-n n-grams (keys,
+    counts, suffix ids, anchored), and each position's index in the run (-1: no n-gram ends
+    there). A function of its own so that its temporaries are freed before the next stage
+    allocates; chunks run on threads side by side."""
+    a, b = span
     ids, left = data.ids[a:b].astype(np.int64), data.tokens_to_the_left(a, b)
     here = current(a, b)
     before = np.concatenate([[-1], current(a - 1, b - 1)]) if a == 0 else current(a - 1, b - 1)
     valid = np.flatnonzero(left >= n - 1)
-    keys = before[valid] * radix + ids[valid]
+    keys = before[valid].astype(np.int64)
+    keys *= radix
+    keys += ids[valid]
     del before, ids
     uniq, inverse, counts = unique_inverse_counts(keys, bound)
     del keys
-    suffix = np.empty(uniq.size, dtype=np.int64)
+    suffix = np.empty(uniq.size, dtype=id_type)
     suffix[inverse] = here[valid]
     starts_here = np.zeros(uniq.size, dtype=bool)
     starts_here[inverse[left[valid] == n - 1]] = True
     run = [
         columns.of(f"run{n}.keys", uniq),
-        columns.of(f"run{n}.counts", counts.astype(np.int64)),
+        columns.of(f"run{n}.counts", counts.astype(id_type)),
         columns.of(f"run{n}.suffix", suffix),
         columns.of(f"run{n}.anchored", starts_here),
     ]
-    position = np.full(b - a, -1, dtype=np.int64)
+    position = np.full(b - a, -1, dtype=id_type)
     position[valid] = inverse
     return run, position
 
 
-def _merge_runs(runs: list[list[Spill]], columns: Columns, n: int, bound: int):
+def _merge_runs(runs: list[list[Spill]], columns: Columns, n: int, bound: int, id_type):
     """Merge sorted runs (keys, counts, suffix, anchored) into one order: equal keys sum their
     counts and or their `anchored`. Returns the order's columns and, per run, its map from local
     to merged ids."""
     if len(runs) == 1:  # one run is the order already
         return runs[0], [None]
-    out = [columns.new(f"keys{n}", np.int64), columns.new(f"counts{n}", np.int64)]
-    out += [columns.new(f"suffix{n}", np.int64), columns.new(f"anchored{n}", bool)]
-    maps = [columns.new(f"map{n}.{r}", np.int64) for r in range(len(runs))]
+    out = [columns.new(f"keys{n}", np.int64), columns.new(f"counts{n}", id_type)]
+    out += [columns.new(f"suffix{n}", id_type), columns.new(f"anchored{n}", bool)]
+    maps = [columns.new(f"map{n}.{r}", id_type) for r in range(len(runs))]
     block = columns.cap.rows(MERGE_BYTES_PER_ROW * len(runs))
     cursor = [0] * len(runs)
     merged = 0
@@ -174,11 +196,11 @@ def _merge_runs(runs: list[list[Spill]], columns: Columns, n: int, bound: int):
         part = [[col[c : c + t] for col in run[1:]] for c, t, run in zip(cursor, take, runs)]
         uniq, inverse, _ = unique_inverse_counts(keys, bound)
         counts = np.bincount(inverse, weights=np.concatenate([p[0] for p in part]))
-        suffix = np.empty(uniq.size, dtype=np.int64)
+        suffix = np.empty(uniq.size, dtype=id_type)
         suffix[inverse] = np.concatenate([p[1] for p in part])
         starts = np.concatenate([p[2] for p in part]).astype(np.float64)
         anchored = np.bincount(inverse, weights=starts) > 0
-        for column, values in zip(out, (uniq, counts.astype(np.int64), suffix, anchored)):
+        for column, values in zip(out, (uniq, counts.astype(id_type), suffix, anchored)):
             column.append(values)
         at = 0
         for r, t in enumerate(take):
@@ -192,9 +214,9 @@ def _merge_runs(runs: list[list[Spill]], columns: Columns, n: int, bound: int):
     return out, maps
 
 
-def _positions_to_ids(local: Spill, maps: list, rows: int, columns: Columns, n: int):
+def _positions_to_ids(local: Spill, maps: list, rows: int, columns: Columns, n: int, dtype):
     """Each position's merged order-n id (-1: none), as a function of a position range."""
-    ids = columns.new(f"at{n}", np.int64)
+    ids = columns.new(f"at{n}", dtype)
     for r, (_, position) in enumerate(local.chunks(rows)):
         if maps[r] is not None:
             table = maps[r][:]
@@ -386,7 +408,11 @@ def _compact(counts: NgramCounts, u: list, gamma: list, keep: list, columns: Col
             total += int(mask.sum())
         suffix = gather(new_ids, kept["suffix"], columns.new(f"suffix{n}'", np.int64), columns.cap)
         keys = columns.map(
-            f"keys{n}'", np.int64, lambda p, w: p * radix + w, kept["prefix"], kept["words"]
+            f"keys{n}'",
+            np.int64,
+            lambda p, w: p.astype(np.int64) * radix + w,
+            kept["prefix"],
+            kept["words"],
         )
         for old in (
             o.keys,

@@ -22,8 +22,10 @@ from .lookup import HASH_MASK, HASH_MULTIPLIER, HashIndex
 from .prune import compact, keep_masks, parse_thresholds
 from .smoothing import Discounted, weights_from_discounts
 
-IN_MEMORY_BYTES_PER_TOKEN = 64  # per token and order: the in-memory path's peak, measured (kn5
-# on WikiText-2: ~260 bytes per training token) with headroom
+# per token and order: the in-memory estimate's peak above what was resident before it, with
+# headroom over the measured 26 (kn5 to ARPA: WikiText-2's 2.1 M tokens, 25.5; 10 M sampled
+# tokens, 26: 1,382 MB at the peak)
+IN_MEMORY_BYTES_PER_TOKEN = 40
 DEFAULT_MEMORY_SHARE = 0.8  # no memory= given: 80% of physical memory, as lmplz's -S default
 
 
@@ -128,6 +130,7 @@ class InterpolatedNgram(LanguageModel):
         train, ended_by = budget.count_slice(train)
         self._query_views = None
         cap = self.config.memory_cap()
+        fixed_mmap_threshold()  # freed arrays go back to the system: the peak is what is live
         if self.config.in_memory_estimate(train.ids.size) > cap:
             self.tables = self._estimate_capped(train, MemoryCap(cap))
         else:
@@ -141,7 +144,6 @@ class InterpolatedNgram(LanguageModel):
     def _estimate_capped(self, train: Segments, cap: MemoryCap) -> BackoffTables:
         from .external import Columns, count_ngrams_capped, estimate_capped
 
-        fixed_mmap_threshold()
         # the folder lives as long as the model: its columns are the model
         self._spill_folder = tempfile.TemporaryDirectory(prefix="lmbench-ngram-")
         columns = Columns(self._spill_folder.name, cap)
@@ -156,14 +158,13 @@ class InterpolatedNgram(LanguageModel):
         plan = self.estimate(counts, self.config)
         thresholds = parse_thresholds(self.config.prune, self.config.order)
         keep = keep_masks(counts, thresholds) if thresholds else None
+        for o in counts.orders:  # from here on, keys and links only
+            o.counts = o.anchored = o.first = None
         weights = weights_from_discounts(counts, plan, keep)
-        plan.a = plan.d = None  # free before the next stage allocates
         if keep is not None:
             plan.notes["ngrams_before_pruning"] = [len(o) for o in counts.orders]
             compact(counts, weights, keep)
         plan.notes["ngrams"] = [len(o) for o in counts.orders]
-        for o in counts.orders:  # scoring needs keys and links only
-            o.counts = o.anchored = o.first = None
         return interpolate(counts, weights)
 
     def log_prob(self, data: Segments) -> np.ndarray:

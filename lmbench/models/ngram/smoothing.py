@@ -139,10 +139,10 @@ def weights_from_discounts(
     counts: NgramCounts, plan: Discounted, keep: list | None = None
 ) -> Weights:
     """u and gamma per order. A pruned n-gram (keep False) gives its whole count to its context's
-    gamma, as lmplz does, so every distribution still sums to 1."""
+    gamma, as lmplz does, so every distribution still sums to 1. The plan's a and d are consumed
+    (freed order by order): they and the weights are never all held at once."""
     a, d = plan.a, plan.d
-    if keep is not None:
-        d = [np.where(k, dn, an) for k, dn, an in zip(keep, d, a)]
+    plan.a = plan.d = None
     u, gamma = [], [None] * counts.order
     for n in range(1, counts.order + 1):
         o = counts.orders[n - 1]
@@ -150,7 +150,9 @@ def weights_from_discounts(
             group, contexts = np.zeros(len(o), dtype=np.int64), 1
         else:
             group, contexts = o.prefix, len(counts.orders[n - 2])
-        un, gamma[n - 1] = interpolation_weights(a[n - 1], d[n - 1], group, contexts)
+        dn = d[n - 1] if keep is None else np.where(keep[n - 1], d[n - 1], a[n - 1])
+        un, gamma[n - 1] = interpolation_weights(a[n - 1], dn, group, contexts)
+        a[n - 1] = d[n - 1] = dn = None
         u.append(un)
     if not np.isfinite(gamma[0][0]):
         raise ValueError("empty training data: no token to estimate a unigram distribution from")
