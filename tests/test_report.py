@@ -523,6 +523,19 @@ def test_scaling_shows_a_count_model_once_and_one_machines_seconds(tmp_path):
     assert np.isnan(seconds[("kn5", 500_000)])  # the old machine's clock: not drawn
     text = write_report([tmp_path]).read_text()
     assert "(2 of 3 runs). The other 1 ran elsewhere" in text
+    for seed, ppl in ((1, 110.0), (2, 130.0)):  # two more seeds: the cell shows their spread
+        _record(tmp_path, "lstm", ppl=ppl, rng=rng, suite="scaling", tag=f"seed{seed}",
+                seed=seed, extra=extra, **lstm)  # fmt: skip
+    text = write_report([tmp_path]).read_text()
+    (row,) = [line for line in text.splitlines() if line.startswith("| ptb | 1,000,000 |")]
+    assert row.split(" | ")[2:] == ["150.00", "120.00 ± 10.00 (3) |"]
+    assert "No power law is fitted" in text  # kn5 has 2 sizes, the LSTM 1
+    for fraction, ppl in ((0.25, 240.0), (0.75, 170.0)):
+        more = {"train_data_tokens": int(fraction * 1_000_000), "train_fraction": fraction}
+        _record(tmp_path, "kn5", "ngram", ppl, rng, suite="scaling", tag=f"{fraction}",
+                config_hash=f"kn5-{fraction}", extra=more)  # fmt: skip
+    text = write_report([tmp_path]).read_text()
+    assert "Not fitted (fewer than 4 data sizes so far): ptb lstm (1 size)." in text
 
 
 def test_mixes_of_two_configs_of_a_model_get_two_labels_and_their_parts_budgets(tmp_path):

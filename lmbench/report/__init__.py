@@ -67,6 +67,13 @@ def _fewest_seeds(runs: Runs, corpus: str, label: str) -> int:
     return min(sizes.values(), default=0)
 
 
+def _seed_cell(ppl) -> str:
+    """A scaling table cell: one run's perplexity, or several seeds' mean ± sd (count)."""
+    if len(ppl) == 1:
+        return f"{ppl.iloc[0]:.2f}"
+    return f"{ppl.mean():.2f} ± {ppl.std():.2f} ({len(ppl)})"
+
+
 def _scaling_machines(runs: Runs) -> str:
     """Which machine's seconds the scaling figure draws, and what the others contribute."""
     chosen, _ = figures.scaling_runs(runs)
@@ -83,7 +90,7 @@ def _scaling_machines(runs: Runs) -> str:
     return text
 
 
-def _scaling_fits(runs: Runs, fits) -> list[str]:
+def _scaling_fits(runs: Runs, fits, points) -> list[str]:
     """The fits table and each crossover the fits support: both fits from >= MIN_FIT_POINTS
     sizes, every point >= MIN_SEEDS seeds, and the crossover inside the measured sizes."""
     if fits.empty:
@@ -94,6 +101,13 @@ def _scaling_fits(runs: Runs, fits) -> list[str]:
             "sizes each (section 2).",
             "",
         ]
+    unfitted = sorted(
+        f"{corpus} {model} ({sizes} size{'s' if sizes > 1 else ''})"
+        for (corpus, model), sizes in points.groupby(["corpus", "model"])["train tokens"]
+        .nunique()
+        .items()
+        if sizes < figures.MIN_FIT_POINTS
+    )
     shown = fits.drop(columns=["low", "high"]).assign(
         D_c=fits["D_c"].map(lambda d: f"{d:.3g}"),
         **{"alpha 95%": fits["alpha 95%"].map(lambda a: f"[{a[0]:.3f}, {a[1]:.3f}]")},
@@ -106,6 +120,13 @@ def _scaling_fits(runs: Runs, fits) -> list[str]:
         table(shown),
         "",
     ]
+    if unfitted:
+        lines += [
+            f"Not fitted (fewer than {figures.MIN_FIT_POINTS} data sizes so far): "
+            + ", ".join(unfitted)
+            + ".",
+            "",
+        ]
     for c in figures.crossovers(fits):
         seeds = _fewest_seeds(runs, c["corpus"], c["model"])
         low, high = c["measured range"]
@@ -266,13 +287,17 @@ def render(
     if points.empty:
         lines.append(f"_Not run yet: {how_to_fill(SCALING)}._")
     else:
-        measured_table = points.pivot_table(
-            index=["corpus", "train tokens"], columns="model", values="test ppl", sort=False
-        ).reset_index()
+        measured_table = (
+            points.groupby(["corpus", "train tokens", "model"])["test ppl"]
+            .agg(_seed_cell)
+            .unstack("model", fill_value="-")
+            .reset_index()
+        )
         lines += [
             figure("scaling.png", "test perplexity and training time by training-set size"),
             "",
-            "Test perplexity by training-set size (mean over a config's seeds). Each LSTM point "
+            "Test perplexity by training-set size (mean ± standard deviation over a config's "
+            "seeds, their number in brackets; one seed: its value). Each LSTM point "
             "trains until validation stops improving (2 evaluations without a gain) or its "
             "epoch cap, whichever comes first; kn5 is estimated on the same share of the "
             "training split. Runs whose cores were shared have no seconds in the right panel "
@@ -304,7 +329,7 @@ def render(
                 "clock as much as the data).",
                 "",
             ]
-        lines += _scaling_fits(runs, fits)
+        lines += _scaling_fits(runs, fits, points)
     lines += ["", "### Smoothing: why it mattered", ""]
     if figures.smoothing(runs, figure_dir / "smoothing.png"):
         lines += [
