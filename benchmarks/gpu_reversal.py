@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.work = args.work or str(Path(args.out) / "run")
     if args.run_stage is not None:
+        # its deadline is a SIGINT: started from a background shell (`cmd &`), a process
+        # inherits SIGINT ignored, and the stage would then run on past its deadline
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         run_stage(args.run_stage, args)
         return 0
     deadlines = [float(x) for x in args.deadlines.split(",")]
