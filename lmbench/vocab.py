@@ -96,11 +96,15 @@ class Vocab:
         word_ids = np.fromiter(
             map(stoi.get, words, repeat(self.unk)), dtype=np.int32, count=len(words)
         )
-        ends = np.cumsum(lengths)  # where each line's <eos> goes, in word coordinates
-        ids = np.insert(word_ids, ends, self.eos)
-        eos_positions = ends + np.arange(lengths.size)
+        ids, eos_positions = with_line_ends(word_ids, lengths, self.eos)
         oov = int(np.count_nonzero(word_ids == self.unk)) - words.count(UNK)
         return ids, eos_positions, oov
 
     def decode(self, ids) -> list[str]:
         return [self.itos[i] if i < self.size else BOS for i in ids]
+
+
+def with_line_ends(word_ids: np.ndarray, lengths: np.ndarray, eos: int) -> tuple[np.ndarray, ...]:
+    """`word_ids` with `eos` after each line of `lengths` words, and each `eos`'s position."""
+    ends = np.cumsum(lengths)  # where each line's <eos> goes, in word coordinates
+    return np.insert(word_ids, ends, eos), ends + np.arange(lengths.size)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..spill import Spill
-from ..vocab import UNK, Vocab
+from ..vocab import UNK, Vocab, with_line_ends
 from . import readers
 from .readers import line_blocks, line_spans, tokens_of
 
@@ -128,10 +128,9 @@ def _number_words(path: Path, span: tuple[int, int], out: Path, block_bytes: int
                 if word not in number:
                     number[word] = len(number) + 1
             block = np.fromiter(map(number.__getitem__, tokens.words), np.int32, len(tokens.words))
-            ends = np.cumsum(tokens.lengths)
+            block, ends = with_line_ends(block, tokens.lengths, 0)
             del raw, text, tokens  # before the next block is read: one block's strs at a time
-            block = np.insert(block, ends, 0)
-            eos.append(ends + np.arange(ends.size) + size)
+            eos.append(ends + size)
             f.write(block.tobytes())
             size += block.size
             seen = np.bincount(block, minlength=len(number) + 1)
