@@ -538,6 +538,32 @@ def test_scaling_shows_a_count_model_once_and_one_machines_seconds(tmp_path):
     assert "Not fitted (fewer than 4 data sizes so far): ptb lstm (1 size)." in text
 
 
+def test_a_scaling_crossover_counts_the_seeds_of_the_runs_it_fits(tmp_path):
+    """The suite's first, fixed-time design is left out of the fits; its LSTM config must not
+    make the seed count of the fitted one zero (it did: 'rests on 0 seed(s)')."""
+    from lmbench.report import write_report
+
+    rng = np.random.default_rng(12)
+    lstm = {"family": "lstm", "model_config": {"patience": 2}}
+    sizes = {0.1: (300.0, 320.0), 0.25: (220.0, 230.0), 0.5: (180.0, 170.0), 1.0: (150.0, 120.0)}
+    for fraction, (kn5, neural) in sizes.items():
+        extra = {"train_data_tokens": int(fraction * 1_000_000), "train_fraction": fraction}
+        _record(tmp_path, "kn5", "ngram", kn5, rng, suite="scaling", tag=f"kn{fraction}",
+                extra=extra)  # fmt: skip
+        for seed in (0, 1, 2):
+            _record(tmp_path, "lstm", ppl=neural + seed, rng=rng, suite="scaling",
+                    tag=f"{fraction}s{seed}", seed=seed, extra=extra, **lstm)  # fmt: skip
+    _record(tmp_path, "lstm", "lstm", 180.0, rng, suite="scaling", tag="clock",
+            budget={"kind": "seconds", "limit": {"seconds": 180}, "ended_by": "seconds"},
+            extra={"train_data_tokens": 500_000})  # fmt: skip
+    text = write_report([tmp_path]).read_text()
+    assert "seed(s) each" not in text
+    assert "- ptb: `lstm`'s fit meets kn5's at" in text or "no crossover within" in text
+    _record(tmp_path, "lstm", ppl=400.0, rng=rng, suite="scaling", tag="small", extra={
+        "train_data_tokens": 50_000, "train_fraction": 0.05}, **lstm)  # fmt: skip
+    assert "`lstm`'s points rest on 1 seed(s) each" in write_report([tmp_path]).read_text()
+
+
 def test_mixes_of_two_configs_of_a_model_get_two_labels_and_their_parts_budgets(tmp_path):
     rng = np.random.default_rng(9)
     kn5 = _record(tmp_path, "kn5", "ngram", 140.0, rng)

@@ -57,7 +57,7 @@ def _short_commit(commit: str | None) -> str:
 def _fewest_seeds(runs: Runs, corpus: str, label: str) -> int:
     """The fewest seeds behind any data size of a model's scaling points."""
     model = label.split(" [")[0]  # a machine's id may follow the name
-    chosen = runs.ok(SCALING)
+    chosen, _ = figures.scaling_runs(runs)  # the runs the table and the fits use
     series = figures.series_labels(chosen)
     sizes: dict = {}
     for r in chosen:
