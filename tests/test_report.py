@@ -544,6 +544,7 @@ def test_a_scaling_crossover_counts_the_seeds_of_the_runs_it_fits(tmp_path):
     from lmbench.report import write_report
 
     rng = np.random.default_rng(12)
+    plateau = {"kind": "epochs", "limit": {"epochs": 12}, "ended_by": "plateau"}
     lstm = {"family": "lstm", "model_config": {"patience": 2}}
     sizes = {0.1: (300.0, 320.0), 0.25: (220.0, 230.0), 0.5: (180.0, 170.0), 1.0: (150.0, 120.0)}
     for fraction, (kn5, neural) in sizes.items():
@@ -552,16 +553,23 @@ def test_a_scaling_crossover_counts_the_seeds_of_the_runs_it_fits(tmp_path):
                 extra=extra)  # fmt: skip
         for seed in (0, 1, 2):
             _record(tmp_path, "lstm", ppl=neural + seed, rng=rng, suite="scaling",
-                    tag=f"{fraction}s{seed}", seed=seed, extra=extra, **lstm)  # fmt: skip
+                    tag=f"{fraction}s{seed}", seed=seed, extra=extra, budget=plateau,
+                    **lstm)  # fmt: skip
     _record(tmp_path, "lstm", "lstm", 180.0, rng, suite="scaling", tag="clock",
             budget={"kind": "seconds", "limit": {"seconds": 180}, "ended_by": "seconds"},
             extra={"train_data_tokens": 500_000})  # fmt: skip
     text = write_report([tmp_path]).read_text()
     assert "seed(s) each" not in text
+    assert "fixed number of epochs" not in text  # no point was ended by its epoch cap
     assert "- ptb: `lstm`'s fit meets kn5's at" in text or "no crossover within" in text
+    capped = {**plateau, "ended_by": "epochs"}
     _record(tmp_path, "lstm", ppl=400.0, rng=rng, suite="scaling", tag="small", extra={
-        "train_data_tokens": 50_000, "train_fraction": 0.05}, **lstm)  # fmt: skip
-    assert "`lstm`'s points rest on 1 seed(s) each" in write_report([tmp_path]).read_text()
+        "train_data_tokens": 50_000, "train_fraction": 0.05}, budget=capped, **lstm)  # fmt: skip
+    text = write_report([tmp_path]).read_text()
+    assert "`lstm`'s points rest on 1 seed(s) each" in text
+    assert "ptb lstm at 50,000 training tokens (1 of 1 run)." in text
+    assert "| ptb | lstm |" in text and "| 1 of 13 |" in text  # the fit's compute-limited points
+    assert "fixed number of epochs" in text
 
 
 def test_mixes_of_two_configs_of_a_model_get_two_labels_and_their_parts_budgets(tmp_path):

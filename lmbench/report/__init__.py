@@ -110,6 +110,11 @@ def _scaling_fits(runs: Runs, fits, points) -> list[str]:
     )
     shown = fits.drop(columns=["low", "high"]).assign(
         D_c=fits["D_c"].map(lambda d: f"{d:.3g}"),
+        **{
+            "compute-limited": [
+                f"{k} of {n}" for k, n in zip(fits["compute-limited"], fits["points"])
+            ]
+        },
         **{"alpha 95%": fits["alpha 95%"].map(lambda a: f"[{a[0]:.3f}, {a[1]:.3f}]")},
     )
     lines = [
@@ -120,6 +125,14 @@ def _scaling_fits(runs: Runs, fits, points) -> list[str]:
         table(shown),
         "",
     ]
+    if fits["compute-limited"].gt(0).any():
+        lines += [
+            "A fit over compute-limited points describes runs of a fixed number of epochs at "
+            "each size, not what each size of data gives a model trained to convergence: the "
+            "epoch cap cuts the small shares' runs after fewer tokens than the large ones', "
+            "so its exponent and any crossover it implies hold for that schedule only.",
+            "",
+        ]
     if unfitted:
         lines += [
             f"Not fitted (fewer than {figures.MIN_FIT_POINTS} data sizes so far): "
@@ -306,14 +319,15 @@ def render(
             table(measured_table),
             "",
         ]
-        capped = points[points["compute-limited"]]
+        by_point = points.groupby(["corpus", "model", "train tokens"])["compute-limited"]
+        capped = by_point.agg(["sum", "size"])
+        capped = capped[capped["sum"] > 0]
         if not capped.empty:
-            named = sorted(
-                {
-                    f"{p['corpus']} {p['model']} at {p['train tokens']:,} training tokens"
-                    for p in capped.to_dict("records")
-                }
-            )
+            named = [
+                f"{corpus} {model} at {tokens:,} training tokens ({n} of {runs_here} run"
+                f"{'s' if runs_here > 1 else ''})"
+                for (corpus, model, tokens), (n, runs_here) in capped.iterrows()
+            ]
             lines += [
                 "Compute-limited (the epoch cap ended them while validation still improved): "
                 + "; ".join(named)

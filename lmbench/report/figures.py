@@ -301,6 +301,7 @@ def scaling(runs: Runs, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "alpha 95%": alpha_interval(tokens, loss),
                 "D_c": critical,
                 "points": len(group),
+                "compute-limited": int(group["compute-limited"].sum()),
                 "low": tokens.min(),
                 "high": tokens.max(),
             }
