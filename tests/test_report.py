@@ -567,7 +567,9 @@ def test_a_scaling_crossover_counts_the_seeds_of_the_runs_it_fits(tmp_path):
         "train_data_tokens": 50_000, "train_fraction": 0.05}, budget=capped, **lstm)  # fmt: skip
     text = write_report([tmp_path]).read_text()
     assert "`lstm`'s points rest on 1 seed(s) each" in text
-    assert "ptb lstm at 50,000 training tokens (1 of 1 run)." in text
+    assert (
+        "ptb lstm at 50,000 training tokens (1 of 1 run; learning rate never lowered in 0)." in text
+    )
     assert "| ptb | lstm |" in text and "| 1 of 13 |" in text  # the fit's compute-limited points
     assert "fixed number of epochs" in text
 

@@ -108,8 +108,8 @@ def _scaling_fits(runs: Runs, fits, points) -> list[str]:
         .items()
         if sizes < figures.MIN_FIT_POINTS
     )
-    shown = fits.drop(columns=["low", "high"]).assign(
-        D_c=fits["D_c"].map(lambda d: f"{d:.3g}"),
+    # D_c lies orders of magnitude beyond the measured sizes: not shown as if it were a finding
+    shown = fits.drop(columns=["low", "high", "D_c"]).assign(
         **{
             "compute-limited": [
                 f"{k} of {n}" for k, n in zip(fits["compute-limited"], fits["points"])
@@ -119,8 +119,10 @@ def _scaling_fits(runs: Runs, fits, points) -> list[str]:
     )
     lines = [
         "Fits of Kaplan et al.'s form to the test loss (nats per token): "
-        "L(D) = (D_c / D)^alpha, with a 95% bootstrap interval on alpha (points resampled); "
-        "drawn over the measured sizes only.",
+        "L(D) = (D_c / D)^alpha, with a 95% bootstrap interval on alpha (points resampled; "
+        "with one seed per size it is no more than a range), drawn over the measured sizes "
+        "only. D_c is not shown: it lies far beyond them. These exponents are not comparable "
+        "with Kaplan et al.'s (other models, BPE tokens, early-stopped runs).",
         "",
         table(shown),
         "",
@@ -321,15 +323,20 @@ def render(
         ]
         by_point = points.groupby(["corpus", "model", "train tokens"])["compute-limited"]
         capped = by_point.agg(["sum", "size"])
+        capped["never lowered"] = points.groupby(["corpus", "model", "train tokens"])[
+            "lr never lowered"
+        ].sum()
         capped = capped[capped["sum"] > 0]
         if not capped.empty:
             named = [
                 f"{corpus} {model} at {tokens:,} training tokens ({n} of {runs_here} run"
-                f"{'s' if runs_here > 1 else ''})"
-                for (corpus, model, tokens), (n, runs_here) in capped.iterrows()
+                f"{'s' if runs_here > 1 else ''}; learning rate never lowered in {low})"
+                for (corpus, model, tokens), (n, runs_here, low) in capped.iterrows()
             ]
             lines += [
-                "Compute-limited (the epoch cap ended them while validation still improved): "
+                "Compute-limited (the epoch cap ended them before early stopping fired; a "
+                "plateau schedule whose rate was never lowered is not a complete schedule, and "
+                "seeds that differ in it differ by more than seed noise): "
                 + "; ".join(named)
                 + ".",
                 "",

@@ -34,6 +34,7 @@ from .runs import (  # noqa: E402
     config_labels,
     contention,
     pruning_rows,
+    schedule_note,
     several_machines,
     smoothing_rows,
 )
@@ -276,6 +277,8 @@ def scaling(runs: Runs, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             # early stopping asked for, the epoch cap came first: more compute would help
             "compute-limited": bool((r.get("model_config") or {}).get("patience"))
             and (r.get("budget") or {}).get("ended_by") == "epochs",
+            # a plateau schedule whose rate was never lowered: not a complete schedule
+            "lr never lowered": "plateau lr never decayed" in schedule_note(r),
         }
         for r in chosen
     ]
