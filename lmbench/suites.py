@@ -121,7 +121,9 @@ _register(
     Suite(
         "reproduce",
         "published schedules: pytorch/examples' LSTM (6 epochs, about 15 minutes on a 2-core "
-        "CPU), Zaremba et al. small (13 epochs, about 40 minutes) and medium (39 epochs, GPU)",
+        "CPU), Zaremba et al. small (13 epochs, about 40 minutes) and medium (39 epochs, GPU); "
+        "Brown: kn5 under each of Bengio et al.'s protocol differences, their MLP9 and MLP1 for "
+        "up to 20 epochs (about 35 and 65 minutes) and each mixed with kn3 (their MLP10)",
         (
             RunSpec("ptb", "kn5"),
             RunSpec("ptb", "lstm", budget_epochs=6),
@@ -143,7 +145,9 @@ _register(
                 RunSpec("brown", model, BROWN_EARLY_STOP, budget_epochs=20)
                 for model in ("mlp9", "mlp1")
             ),
+            RunSpec("brown", "kn3"),  # the trigram of the paper's mixes (MLP10 = MLP9 + it)
         ),
+        mixes=(MixSpec("brown", "mlp9", "kn3"), MixSpec("brown", "mlp1", "kn3")),
         feeds=(REPRODUCTION, THROUGHPUT, COST),
     )
 )
