@@ -143,3 +143,7 @@ def test_a_run_on_another_vocabulary_says_so_in_its_budget_label():
     record = {"budget": {"limit": None}, "vocab_size": 46_189, "extra": {"vocab": {"min_count": 1}}}
     assert budget_label(record) == "full data, |V| = 46,189 (vocab.min_count=1)"
     assert budget_label({"budget": {"limit": None}, "extra": {}}) == "full data"
+    # text settings by the names `--set` takes (the record keeps load_corpus's)
+    text = {"sentence_ends": False, "test_words": 181_041}
+    record = {"budget": {"limit": None}, "vocab_size": 14_115, "extra": {"vocab": text}}
+    assert budget_label(record).endswith("(text.sentence_ends=false, text.test_words=181041)")

@@ -751,9 +751,11 @@ def test_era_costs_use_the_paper_run_of_the_nearest_width_and_mark_bounds_honest
     costs = cost.era_costs(1e15, wt2_lstm, eras)
     k20_cost = next(v for k, v in costs.items() if "K20" in k)
     athlon = next(v for k, v in costs.items() if "Athlon" in k)
-    assert k20_cost.endswith("as LSTM small (non-regularized))") and not k20_cost.startswith("≥")
-    # "over 3 weeks" on 40 CPUs: a per-CPU upper bound that one CPU may beat, so no bound
-    assert athlon.startswith("~ ") and "per device of 40" in athlon
+    assert k20_cost.endswith("as LSTM small (non-regularized) on ptb)")
+    assert not k20_cost.startswith("≥")
+    # "over 3 weeks" on 40 CPUs: a per-CPU upper bound that one CPU may beat, so no bound; the
+    # cell names the paper run's corpus (AP News, not Brown's MLP10 of the same name)
+    assert athlon.startswith("~ ") and "per device of 40" in athlon and "on apnews" in athlon
     small = {"model": "lstm-zaremba-small", "corpus": "ptb", "model_config": {"hidden": 200}}
     k20_self = next(v for k, v in cost.era_costs(1.9e14, small, eras).items() if "K20" in k)
     assert "the reference run" in k20_self

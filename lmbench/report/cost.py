@@ -115,7 +115,8 @@ def era_cost(train_flops: float, peak: float, paper: EraRun, calibration: bool) 
     fraction = share(paper.low, paper.high)
     if calibration:
         return f"{span(train_flops, peak, paper)} ({fraction}: the reference run, {name} itself)"
-    return f"{span(train_flops, peak, paper)} ({fraction}{per}, as {name})"
+    corpus = paper.paper.rsplit(" (", 1)[-1].rstrip(")")  # which paper run: Brown's or AP News'
+    return f"{span(train_flops, peak, paper)} ({fraction}{per}, as {name} on {corpus})"
 
 
 def era_costs(train_flops: float, run: dict, eras: list) -> dict[str, str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..plan import CORPUS_SETTINGS
 from ..records import (
     COUNT_FAMILIES,
     config_hash,
@@ -25,6 +26,9 @@ from ..records import (
     target_run,
 )
 from ..suites import SMOOTHING, SUITES, suites_feeding
+
+# a record keeps corpus settings by load_corpus's names (min_count); labels use the --set names
+SETTING_NAMES = {key.split(".", 1)[1]: key for key in CORPUS_SETTINGS}
 
 BOOTSTRAP_SAMPLES = 2000
 # The bootstrap draws blocks of consecutive test sentences: in stream mode a model's state (and
@@ -344,7 +348,10 @@ def budget_label(record: dict) -> str:
     parts = parts or ["full data"]
     vocab = (record.get("extra") or {}).get("vocab")
     if vocab:  # another vocabulary is another model: its label says so
-        settings = ", ".join(f"vocab.{k}={v}" for k, v in sorted(vocab.items()))
+        settings = ", ".join(
+            f"{SETTING_NAMES.get(k, k)}={str(v).lower() if isinstance(v, bool) else v}"
+            for k, v in sorted(vocab.items())
+        )
         size = record.get("vocab_size")
         parts.append(f"|V| = {size:,} ({settings})" if size else settings)
     return ", ".join(parts)
