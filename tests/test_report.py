@@ -813,3 +813,19 @@ def test_the_summary_quotes_the_newest_measured_kenlm_query_ratio(tmp_path):
     measured("a", "2026-11-30T13:00:00Z", 1.5)  # newer, though its folder sorts first
     text = _beside_kenlm(newest_kenlm_queries(tmp_path))
     assert text.startswith("3.0x KenLM's BaseScore") and "1.50 vs 0.50 µs" in text
+
+
+def test_brown_mlps_on_the_papers_schedule_are_summarised_beside_our_kn5_as_checks(tmp_path):
+    """A published schedule run on a protocol of our own: on the first page beside our kn5 (not
+    the paper's numbers), with its seed count; one seed is a check, not a finding."""
+    from lmbench.report.summary import summary
+
+    rng = np.random.default_rng(13)
+    brown = {"corpus": "brown", "suite": "reproduce"}
+    _record(tmp_path, "kn5", "ngram", 145.83, rng, tag="k", **brown)
+    _record(tmp_path, "mlp9", "mlp", 112.76, rng, tag="m", **brown)
+    ref = reference_dir(None)
+    text = "\n".join(summary(Runs.load(tmp_path), published(ref), hardware(ref)))
+    line = next(x for x in text.splitlines() if x.startswith("- brown MLP9"))
+    assert f"112.76, {112.76 / 145.83:.3f} of our kn5 (145.83)" in line
+    assert "1 seed" in line and "a check, not a finding" in line and "276" not in line
