@@ -175,43 +175,63 @@ def _count_chunk(data: Segments, span, n: int, radix: int, bound: int, current, 
 def _merge_runs(runs: list[list[Spill]], columns: Columns, n: int, bound: int, id_type):
     """Merge sorted runs (keys, counts, suffix, anchored) into one order: equal keys sum their
     counts and or their `anchored`. Returns the order's columns and, per run, its map from local
-    to merged ids."""
+    to merged ids. Blocks are cut in order and merged `COUNT_WORKERS` at a time on threads (the
+    sorts and scatters release the GIL); each appends in order, so the result is the same."""
     if len(runs) == 1:  # one run is the order already
         return runs[0], [None]
     out = [columns.new(f"keys{n}", np.int64), columns.new(f"counts{n}", id_type)]
     out += [columns.new(f"suffix{n}", id_type), columns.new(f"anchored{n}", bool)]
     maps = [columns.new(f"map{n}.{r}", id_type) for r in range(len(runs))]
-    block = columns.cap.rows(MERGE_BYTES_PER_ROW * len(runs))
+    workers = COUNT_WORKERS
+    block = columns.cap.rows(MERGE_BYTES_PER_ROW * len(runs) * workers)  # `workers` in memory
+
+    def merge(cut):
+        return _merge_block(runs, *cut, bound, id_type)
+
+    merged, cuts = 0, _merge_cuts(runs, block)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while window := list(itertools.islice(cuts, workers)):
+            for (_, take, _), (*merged_columns, inverse) in zip(window, pool.map(merge, window)):
+                for column, values in zip(out, merged_columns, strict=True):
+                    column.append(values)
+                at = 0
+                for r, t in enumerate(take):
+                    maps[r].append(merged + inverse[at : at + t])
+                    at += t
+                merged += len(merged_columns[0])
+    for run in runs:
+        for column in run:
+            column.close()
+    return out, maps
+
+
+def _merge_cuts(runs: list[list[Spill]], block: int) -> Iterator[tuple]:
+    """The merge's blocks, in order: (each run's first row, rows taken from each run, their
+    keys). A block holds every key up to the smallest last key of a run's block that does not
+    end its run, so no key is split between blocks."""
     cursor = [0] * len(runs)
-    merged = 0
     while any(c < len(run[0]) for c, run in zip(cursor, runs)):
         heads = [run[0][c : c + block] for c, run in zip(cursor, runs)]
-        # every key up to the smallest last key of a block that does not end its run is here
         bounds = [h[-1] for h, c, run in zip(heads, cursor, runs) if c + h.size < len(run[0])]
         cutoff = min(bounds) if bounds else None
         take = [
             h.size if cutoff is None else int(np.searchsorted(h, cutoff, "right")) for h in heads
         ]
-        keys = np.concatenate([h[:t] for h, t in zip(heads, take)])
-        part = [[col[c : c + t] for col in run[1:]] for c, t, run in zip(cursor, take, runs)]
-        uniq, inverse, _ = unique_inverse_counts(keys, bound)
-        counts = np.bincount(inverse, weights=np.concatenate([p[0] for p in part]))
-        suffix = np.empty(uniq.size, dtype=id_type)
-        suffix[inverse] = np.concatenate([p[1] for p in part])
-        starts = np.concatenate([p[2] for p in part]).astype(np.float64)
-        anchored = np.bincount(inverse, weights=starts) > 0
-        for column, values in zip(out, (uniq, counts.astype(id_type), suffix, anchored)):
-            column.append(values)
-        at = 0
-        for r, t in enumerate(take):
-            maps[r].append(merged + inverse[at : at + t])
-            at += t
-            cursor[r] += t
-        merged += uniq.size
-    for run in runs:
-        for column in run:
-            column.close()
-    return out, maps
+        yield list(cursor), take, [h[:t] for h, t in zip(heads, take)]
+        cursor = [c + t for c, t in zip(cursor, take)]
+
+
+def _merge_block(runs, cursor, take, heads, bound: int, id_type) -> tuple:
+    """One block of the merge: its distinct keys with summed counts, suffix and anchored, and
+    each taken row's index among them."""
+    part = [[col[c : c + t] for col in run[1:]] for c, t, run in zip(cursor, take, runs)]
+    uniq, inverse, _ = unique_inverse_counts(np.concatenate(heads), bound)
+    counts = np.bincount(inverse, weights=np.concatenate([p[0] for p in part]))
+    suffix = np.empty(uniq.size, dtype=id_type)
+    suffix[inverse] = np.concatenate([p[1] for p in part])
+    starts = np.concatenate([p[2] for p in part]).astype(np.float64)
+    anchored = np.bincount(inverse, weights=starts) > 0
+    return uniq, counts.astype(id_type), suffix, anchored, inverse
 
 
 def _positions_to_ids(local: Spill, maps: list, rows: int, columns: Columns, n: int, dtype):
