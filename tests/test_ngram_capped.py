@@ -174,3 +174,36 @@ def test_chunks_shrink_by_what_the_estimate_already_holds():
     more = np.ones(64 * MiB, dtype=np.uint8)
     assert cap.rows(KiB) == 16_384  # never below a quarter of the cap
     del held, more
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 10_000])
+def test_merging_runs_block_by_block_equals_one_merge(tmp_path, monkeypatch, block):
+    """The merge of sorted runs cuts blocks in order and merges them on threads: at any block
+    size (keys equal across runs and across block edges, a run that ends early, an empty run)
+    its columns and per-run maps are those of one merge of everything."""
+    from lmbench.models.ngram import external
+
+    rng = np.random.default_rng(7)
+    keys = [np.unique(rng.integers(0, 300, size=size)) for size in (150, 40, 0, 200, 5)]
+    cap = MemoryCap(1 << 30)
+    monkeypatch.setattr(cap, "rows", lambda bytes_per_row: block)
+    columns = external.Columns(tmp_path, cap)
+    # each run: keys, counts, suffix (a function of the key), anchored
+    arrays = [
+        [k, rng.integers(1, 6, size=k.size).astype(np.int32), (k % 17).astype(np.int32)]
+        + [rng.random(k.size) < 0.3]
+        for k in keys
+    ]
+    runs = [[columns.of(f"run{r}.{i}", a) for i, a in enumerate(run)] for r, run in enumerate(arrays)]
+    uniq, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+    counts = np.bincount(inverse, weights=np.concatenate([run[1] for run in arrays]))
+    anchored = np.bincount(inverse, weights=np.concatenate([run[3] for run in arrays])) > 0
+
+    out, maps = external._merge_runs(runs, columns, 3, 300, np.int32)
+
+    np.testing.assert_array_equal(column(out[0]), uniq)
+    np.testing.assert_array_equal(column(out[1]), counts.astype(np.int32))
+    np.testing.assert_array_equal(column(out[2]), (uniq % 17).astype(np.int32))
+    np.testing.assert_array_equal(column(out[3]), anchored)
+    for k, merged_ids in zip(keys, maps, strict=True):
+        np.testing.assert_array_equal(column(merged_ids), np.searchsorted(uniq, k))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -185,20 +186,27 @@ def _merge_runs(runs: list[list[Spill]], columns: Columns, n: int, bound: int, i
     workers = COUNT_WORKERS
     block = columns.cap.rows(MERGE_BYTES_PER_ROW * len(runs) * workers)  # `workers` in memory
 
-    def merge(cut):
-        return _merge_block(runs, *cut, bound, id_type)
-
     merged, cuts = 0, _merge_cuts(runs, block)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        while window := list(itertools.islice(cuts, workers)):
-            for (_, take, _), (*merged_columns, inverse) in zip(window, pool.map(merge, window)):
-                for column, values in zip(out, merged_columns, strict=True):
-                    column.append(values)
-                at = 0
-                for r, t in enumerate(take):
-                    maps[r].append(merged + inverse[at : at + t])
-                    at += t
-                merged += len(merged_columns[0])
+        # a rolling window: `workers` blocks in flight; the oldest is appended (in order) while
+        # the others merge, and its place goes to the next cut
+        pending = deque(
+            (cut[1], pool.submit(_merge_block, runs, *cut, bound, id_type))
+            for cut in itertools.islice(cuts, workers)
+        )
+        while pending:
+            take, future = pending.popleft()
+            *merged_columns, inverse = future.result()
+            if (cut := next(cuts, None)) is not None:
+                pending.append((cut[1], pool.submit(_merge_block, runs, *cut, bound, id_type)))
+            for column, values in zip(out, merged_columns, strict=True):
+                column.append(values)
+            at = 0
+            for r, t in enumerate(take):
+                maps[r].append(merged + inverse[at : at + t])
+                at += t
+            merged += len(merged_columns[0])
+            del merged_columns, inverse  # nothing of this block outlives its append
     for run in runs:
         for column in run:
             column.close()
@@ -217,7 +225,9 @@ def _merge_cuts(runs: list[list[Spill]], block: int) -> Iterator[tuple]:
         take = [
             h.size if cutoff is None else int(np.searchsorted(h, cutoff, "right")) for h in heads
         ]
-        yield list(cursor), take, [h[:t] for h, t in zip(heads, take)]
+        assert any(take), "the merge's cut took no row"  # the run with the smallest bound ends
+        # a part of a head is copied: a view would keep the whole head alive in the window
+        yield list(cursor), take, [h if t == h.size else h[:t].copy() for h, t in zip(heads, take)]
         cursor = [c + t for c, t in zip(cursor, take)]
 
 
