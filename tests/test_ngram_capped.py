@@ -194,7 +194,9 @@ def test_merging_runs_block_by_block_equals_one_merge(tmp_path, monkeypatch, blo
         + [rng.random(k.size) < 0.3]
         for k in keys
     ]
-    runs = [[columns.of(f"run{r}.{i}", a) for i, a in enumerate(run)] for r, run in enumerate(arrays)]
+    runs = [
+        [columns.of(f"run{r}.{i}", a) for i, a in enumerate(run)] for r, run in enumerate(arrays)
+    ]
     uniq, inverse = np.unique(np.concatenate(keys), return_inverse=True)
     counts = np.bincount(inverse, weights=np.concatenate([run[1] for run in arrays]))
     anchored = np.bincount(inverse, weights=np.concatenate([run[3] for run in arrays])) > 0
