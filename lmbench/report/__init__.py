@@ -321,12 +321,12 @@ def render(
             table(measured_table),
             "",
         ]
-        by_point = points.groupby(["corpus", "model", "train tokens"])["compute-limited"]
-        capped = by_point.agg(["sum", "size"])
-        capped["never lowered"] = points.groupby(["corpus", "model", "train tokens"])[
-            "lr never lowered"
-        ].sum()
-        capped = capped[capped["sum"] > 0]
+        capped = points.groupby(["corpus", "model", "train tokens"]).agg(
+            capped=("compute-limited", "sum"),
+            runs=("compute-limited", "size"),
+            never_lowered=("lr never lowered", "sum"),
+        )
+        capped = capped[capped["capped"] > 0]
         if not capped.empty:
             named = [
                 f"{corpus} {model} at {tokens:,} training tokens ({n} of {runs_here} run"

@@ -115,8 +115,8 @@ def era_cost(train_flops: float, peak: float, paper: EraRun, calibration: bool) 
     fraction = share(paper.low, paper.high)
     if calibration:
         return f"{span(train_flops, peak, paper)} ({fraction}: the reference run, {name} itself)"
-    corpus = paper.paper.rsplit(" (", 1)[-1].rstrip(")")  # which paper run: Brown's or AP News'
-    return f"{span(train_flops, peak, paper)} ({fraction}{per}, as {name} on {corpus})"
+    # the corpus says which paper run: AP News' MLP10, not Brown's of the same name
+    return f"{span(train_flops, peak, paper)} ({fraction}{per}, as {name} on {paper.corpus})"
 
 
 def era_costs(train_flops: float, run: dict, eras: list) -> dict[str, str]:

@@ -87,19 +87,30 @@ def _query_costs(rows: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _published_matches(runs: Runs, published: pd.DataFrame):
+    """Each published row that one of our configs answers: (row, our spec, mode, our `Group`)."""
+    for pub in published.itertuples(index=False):
+        spec, mode = PUBLISHED_TO_OURS.get((pub.corpus, pub.model), (None, None))
+        ours = our_match(runs, pub.corpus, spec, mode) if spec else None
+        if ours:
+            yield pub, spec, mode, ours
+
+
+def _published_schedule(ours) -> bool:
+    """Whether our config ran in the reproduction section's preferred suite, which runs the
+    papers' own schedules."""
+    return ours.first.get("suite") == suites_feeding(REPRODUCTION)[0]
+
+
 def _published_claims(runs: Runs, published: pd.DataFrame) -> list[str]:
     """Our number beside the published one, where ours is a reproduction: the same protocol, and
     a count model (or count mix) or a run of the published schedule (the reproduce suite); the
     other pairings differ in budget or protocol and are in section 3 with how they differ."""
     lines = []
-    for pub in published.itertuples(index=False):
-        spec, mode = PUBLISHED_TO_OURS.get((pub.corpus, pub.model), (None, None))
-        ours = our_match(runs, pub.corpus, spec, mode) if spec else None
-        if not ours or pd.isna(pub.test_ppl) or pub.corpus in PROTOCOL_NOTES:
+    for pub, _spec, mode, ours in _published_matches(runs, published):
+        if pd.isna(pub.test_ppl) or pub.corpus in PROTOCOL_NOTES:
             continue
-        # the preferred suite of the reproduction section runs the papers' own schedules
-        published_schedule = ours.first.get("suite") == suites_feeding(REPRODUCTION)[0]
-        if not (ours.deterministic or published_schedule):
+        if not (ours.deterministic or _published_schedule(ours)):
             continue
         ratio = ours.mean("test_ppl") / pub.test_ppl
         lines.append(
@@ -116,12 +127,10 @@ def _other_protocol_checks(runs: Runs, published: pd.DataFrame) -> list[str]:
     differs from the paper's: beside our kn5 only (absolute numbers do not compare across the
     protocols), with their seeds; under MIN_SEEDS seeds, a check."""
     lines = []
-    for pub in published.itertuples(index=False):
-        spec, mode = PUBLISHED_TO_OURS.get((pub.corpus, pub.model), (None, None))
-        ours = our_match(runs, pub.corpus, spec, mode) if spec else None
-        if not ours or ours.deterministic or pub.corpus not in PROTOCOL_NOTES:
+    for pub, spec, mode, ours in _published_matches(runs, published):
+        if ours.deterministic or pub.corpus not in PROTOCOL_NOTES:
             continue
-        if ours.first.get("suite") != suites_feeding(REPRODUCTION)[0]:
+        if not _published_schedule(ours):
             continue
         kn5 = our_match(runs, pub.corpus, "kn5", mode)
         if not kn5:

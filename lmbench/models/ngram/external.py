@@ -188,17 +188,18 @@ def _merge_runs(runs: list[list[Spill]], columns: Columns, n: int, bound: int, i
 
     merged, cuts = 0, _merge_cuts(runs, block)
     with ThreadPoolExecutor(max_workers=workers) as pool:
+
+        def submit(cut):  # (rows taken from each run, the block's merge)
+            return cut[1], pool.submit(_merge_block, runs, *cut, bound, id_type)
+
         # a rolling window: `workers` blocks in flight; the oldest is appended (in order) while
         # the others merge, and its place goes to the next cut
-        pending = deque(
-            (cut[1], pool.submit(_merge_block, runs, *cut, bound, id_type))
-            for cut in itertools.islice(cuts, workers)
-        )
+        pending = deque(submit(cut) for cut in itertools.islice(cuts, workers))
         while pending:
             take, future = pending.popleft()
             *merged_columns, inverse = future.result()
             if (cut := next(cuts, None)) is not None:
-                pending.append((cut[1], pool.submit(_merge_block, runs, *cut, bound, id_type)))
+                pending.append(submit(cut))
             for column, values in zip(out, merged_columns, strict=True):
                 column.append(values)
             at = 0
