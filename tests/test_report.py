@@ -1,5 +1,6 @@
 """The report's parts: bootstrap intervals, mixes, power-law fits, and the whole Markdown + PNG."""
 
+import importlib
 import json
 import math
 import re
@@ -829,3 +830,32 @@ def test_brown_mlps_on_the_papers_schedule_are_summarised_beside_our_kn5_as_chec
     line = next(x for x in text.splitlines() if x.startswith("- brown MLP9"))
     assert f"112.76, {112.76 / 145.83:.3f} of our kn5 (145.83)" in line
     assert "1 seed" in line and "a check, not a finding" in line and "276" not in line
+
+
+def test_a_crossing_whose_interval_covers_one_is_not_led_as_a_crossing(monkeypatch):
+    """Below kn5 on the seed mean but with a ratio interval covering 1: the summary line says so
+    first, not "first below it"."""
+    # the module, not the function `lmbench.report.summary` that shadows it
+    report_summary = importlib.import_module("lmbench.report.summary")
+
+    row = {
+        "corpus": "wikitext2",
+        "family": "transformer",
+        "kn5 (all data)": "217.80",
+        "crosses at": "3,200,000 tokens (above kn5 at 1,600,000)",
+        "on valid": "not within 3,200,000 tokens",
+        "valid agrees": False,
+        "epochs": "1.5",
+        "schedule": "WSD",
+        "test ppl (seeds)": "212.96 ± 0.63 (3)",
+        "/ kn5 [95% CI]": "0.978 [0.948, 1.012]",
+        "here": "22.3 min",
+        "finding": "below kn5 on the mean at 3,200,000 tokens, but its interval covers 1",
+        "mean only": True,
+    }
+    monkeypatch.setattr(
+        report_summary, "crossover_rows", lambda *_: [row, {**row, "mean only": False}]
+    )
+    covered, crossed = report_summary._crossings(None, None, None)
+    assert "kn5 217.80: below it on the mean only at 3,200,000 tokens" in covered
+    assert "first below" not in covered and "first below it at 3,200,000" in crossed

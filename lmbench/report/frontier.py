@@ -228,6 +228,7 @@ def crossover_rows(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) 
             **era_costs(chosen["flops"], group.first, eras),
             "finding": _finding(point, best, cross, series, target["test_ppl"], interval),
             "valid agrees": valid_cross == cross,
+            "mean only": bool(cross and interval and interval[0] <= 1 <= interval[1]),
         }
         rows.append(row)
     return rows
@@ -297,7 +298,7 @@ def crossover_table(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame)
     rows = crossover_rows(runs, hardware, published)
     if not rows:
         return "_No neural frontier points yet._"
-    return table(pd.DataFrame(rows).drop(columns=["valid agrees"]))
+    return table(pd.DataFrame(rows).drop(columns=["valid agrees", "mean only"]))
 
 
 def softmax_rows(runs: Runs) -> pd.DataFrame:

@@ -152,7 +152,8 @@ def _crossings(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) -> l
     lines = []
     for row in crossover_rows(runs, hardware, published):
         where = row["crosses at"]
-        where = where if where.startswith("not") else f"first below it at {where}"
+        if not where.startswith("not"):  # an interval covering 1 is no crossing: said first
+            where = f"{'below it on the mean only' if row['mean only'] else 'first below it'} at {where}"
         if not row["valid agrees"]:  # chosen on test alone, a crossing is not a reading to trust
             where += f"; on valid, {row['on valid'].replace('not within', 'not below kn5 within')}"
         measured = (
