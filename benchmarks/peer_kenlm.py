@@ -60,12 +60,16 @@ else:  # scorable means scored: the first query builds the lookup index
 def timed(cmd: list[str]) -> tuple[float, int, float]:
     """Wall seconds, peak RSS bytes and CPU seconds (user + system: above the wall time, the
     process used several cores) of one fresh process."""
-    watch = Stopwatch().start()
-    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = watch.stop()
-    if status != 0:
-        raise RuntimeError(f"{cmd[0]} failed with status {status}: {' '.join(cmd)}")
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: nothing to drain meanwhile
+        watch = Stopwatch().start()
+        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = watch.stop()
+        if status != 0:
+            errors.seek(0)
+            said = errors.read().decode(errors="replace").strip()[-2_000:]
+            code = os.waitstatus_to_exitcode(status)
+            raise RuntimeError(f"{cmd[0]} exited with {code}: {' '.join(cmd)}\n{said}")
     return seconds, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
 
 
