@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,42 @@ class MixSpec:
     @property
     def name(self) -> str:
         return f"{self.first}+{self.second}"
+
+
+def _part(run) -> tuple:
+    """What a planned run is as a mix part: a count model's one run serves every seed."""
+    seed = run.spec.seed if run.model.model_class.iterative else None
+    return run.spec.corpus, run.spec.mode, run.spec.model, seed
+
+
+def per_seed(mixes: tuple[MixSpec, ...], planned: list) -> tuple[MixSpec, ...]:
+    """Each mix once per seed its parts are planned with (a neural part's seeds; a mix of two
+    count models once)."""
+    out = []
+    for mix in mixes:
+        seeds = {
+            p.spec.seed
+            for p in planned
+            if (p.spec.corpus, p.spec.mode) == (mix.corpus, mix.mode)
+            and p.spec.model in (mix.first, mix.second)
+            and _part(p)[3] is not None
+        }
+        out += [replace(mix, seed=seed) for seed in sorted(seeds or {0})]
+    return tuple(out)
+
+
+def using(mixes: tuple[MixSpec, ...], planned: list) -> tuple[MixSpec, ...]:
+    """The mixes with a part among `planned` (the runs `--only` reruns): made again after them."""
+    parts = {_part(p) for p in planned}
+    return tuple(
+        mix
+        for mix in mixes
+        if any(
+            (mix.corpus, mix.mode, name, seed) in parts
+            for name in (mix.first, mix.second)
+            for seed in (mix.seed, None)
+        )
+    )
 
 
 def best_weight(first: np.ndarray, second: np.ndarray) -> float:

@@ -80,6 +80,9 @@ class RunSpec:
     branches: tuple[int, ...] = ()
     # ... and a branch starts from the trunk of this many tokens with otherwise equal settings
     trunk_tokens: int | None = None
+    # A suite's run with seeds of its own in place of the suite's (a long run whose claim needs
+    # three seeds in a suite of one); not in the hash: each planned run has one `seed`
+    seeds: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -258,15 +261,16 @@ def plan(spec: RunSpec, suite: str = "adhoc", data_dir=None) -> PlannedRun:
 def plan_seeds(
     specs: list[RunSpec], seeds: tuple[int, ...] | None, suite: str = "adhoc", data_dir=None
 ) -> list[PlannedRun]:
-    """Each spec planned; a neural one once per seed of `seeds` (None: its own seed). Count
-    models are deterministic: one run, whatever the seeds."""
+    """Each spec planned; a neural one once per seed of its own `seeds`, else of `seeds` (None:
+    its own seed). Count models are deterministic: one run, whatever the seeds."""
     planned = []
     for spec in specs:
         run = plan(spec, suite, data_dir)
-        if seeds is None or not run.model.model_class.iterative:
+        each = spec.seeds or seeds
+        if each is None or not run.model.model_class.iterative:
             planned.append(run)
             continue
-        planned += [plan(replace(spec, seed=seed), suite, data_dir) for seed in seeds]
+        planned += [plan(replace(spec, seed=seed, seeds=None), suite, data_dir) for seed in each]
     return planned
 
 

@@ -149,3 +149,36 @@ def test_only_runs_the_named_configs(tiny_corpus, tmp_path, capsys):
     assert len(only_configs(planned, f"{first},{second[:8]}")) == 2
     with pytest.raises(UsageError, match="no planned config matches; planned: .*unigram"):
         only_configs(planned, "zzzz")
+
+
+def test_a_run_with_seeds_of_its_own_and_its_mixes_per_seed(tiny_corpus):
+    """A suite's spec may carry its own seeds (the suite's others keep the suite's); each mix is
+    made once per seed of its neural part; `--only` remakes the mixes that use the runs it
+    reruns, a count part serving every seed."""
+    from lmbench.cli import only_configs
+    from lmbench.mix import MixSpec, per_seed, using
+    from lmbench.plan import RunSpec, plan_seeds
+
+    corpus = str(tiny_corpus)
+    specs = [
+        RunSpec(corpus, "kn3"),
+        RunSpec(corpus, "mlp", budget_tokens=100),
+        RunSpec(corpus, "mlp", {"hidden": "8"}, budget_tokens=100, seeds=(0, 1, 2)),
+    ]
+    planned = plan_seeds(specs, (0,), "t", None)
+    assert [(r.spec.model, r.spec.sets, r.spec.seed) for r in planned] == [
+        ("kn3", {}, 0),
+        ("mlp", {}, 0),
+        *(("mlp", {"hidden": "8"}, seed) for seed in (0, 1, 2)),
+    ]
+    assert len({r.config_hash for r in planned}) == 5 and all(r.spec.seeds is None for r in planned)
+    mixes = (MixSpec(corpus, "mlp", "kn3"), MixSpec(corpus, "kn3", "cache"))
+    made = per_seed(mixes, planned)
+    assert [(m.name, m.seed) for m in made] == [
+        *(("mlp+kn3", seed) for seed in (0, 1, 2)),
+        ("kn3+cache", 0),
+    ]
+    seed_two = only_configs(planned, planned[-1].config_hash)
+    assert [(m.name, m.seed) for m in using(made, seed_two)] == [("mlp+kn3", 2)]
+    count = only_configs(planned, planned[0].config_hash)
+    assert len(using(made, count)) == 4  # kn3 is a part of every mix, at every seed
