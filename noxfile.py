@@ -58,7 +58,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The main job: the history suite (resumable, about 55 minutes on 2 cores), then
+    """The main job: the history suite (resumable, about 70 minutes on 2 cores), then
     results/report.md from it and the other suites' committed folders.
 
     Where KenLM's lmplz is on PATH, the kenlm module is installed too and the KenLM peer rows

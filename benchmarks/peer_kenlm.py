@@ -35,7 +35,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from peer_results import save_peer_results
+from peer_results import corpus_folder, save_peer_results
 
 from lmbench.measure import Stopwatch, environment
 
@@ -379,7 +379,8 @@ def main() -> int:
     parser.add_argument(
         "--data-dir",
         default=os.environ.get("LMBENCH_DATA"),
-        required=not os.environ.get("LMBENCH_DATA"),
+        help="offline corpus mirror (default: $LMBENCH_DATA, else PTB and WikiText-2 are "
+        "downloaded into lmbench's cache)",
     )
     parser.add_argument("--out", default=None)
     parser.add_argument(
@@ -402,6 +403,7 @@ def main() -> int:
     if args.only in ("scale", "memory") and shutil.which("lmplz") is None:
         print("lmplz is not on PATH: build KenLM and add its bin/ to PATH", file=sys.stderr)
         return 2
+    args.data_dir = corpus_folder(args.data_dir, ("ptb", "wikitext2"))
     if args.only == "memory":
         with tempfile.TemporaryDirectory() as tmp:
             caps = (args.caps or "100M,1G").split(",")

@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from peer_results import save_peer_results
+from peer_results import corpus_folder, save_peer_results
 
 from lmbench.corpora import locate_files
 from lmbench.measure import calibrate, cpu_has_bf16, environment
@@ -108,11 +108,17 @@ def bf16_speedups(data_dir: str, batches: int, repeats: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", required=True, help="pytorch/examples' word_language_model")
-    parser.add_argument("--data-dir", default=os.environ.get("LMBENCH_DATA"))
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("LMBENCH_DATA"),
+        help="offline corpus mirror (default: $LMBENCH_DATA, else PTB is downloaded into "
+        "lmbench's cache)",
+    )
     parser.add_argument("--intervals", type=int, default=4, help=f"x {LOG_INTERVAL} batches")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out")
     args = parser.parse_args()
+    args.data_dir = corpus_folder(args.data_dir, ("ptb",))
 
     files = locate_files("ptb", args.data_dir)
     with tempfile.TemporaryDirectory() as tmp:

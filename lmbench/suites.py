@@ -86,7 +86,7 @@ QUICK_NEURAL = {"budget_tokens": 20_000, "eval_tokens": 10_000}  # seconds each,
 _register(
     Suite(
         "quick",
-        "CI smoke benchmark, about 3 minutes: each count family on all three corpora and both "
+        "CI smoke benchmark, about 1.5 minutes: each count family on all three corpora and both "
         "modes, and each neural family on 20 k PTB tokens (scored on a 10 k-token slice)",
         (
             RunSpec("ptb", "unigram"),
@@ -219,7 +219,7 @@ _register(
     Suite(
         "smoothing",
         "add-k, Witten-Bell, absolute discounting by order 1-6 and Kneser-Ney 2-6 on PTB, with the "
-        "uniform floor; kn5 pruned at six count thresholds (about 3 minutes)",
+        "uniform floor; kn5 pruned at six count thresholds (about 2 minutes)",
         (RunSpec("ptb", "uniform"),)
         + tuple(
             RunSpec("ptb", family.format(n=n))
@@ -268,7 +268,7 @@ _register(
         "scaling",
         "kn5 and the LSTM on 10%, 25%, 50% and 100% of PTB and WikiText-2 train, each LSTM "
         "until validation stops improving (epoch caps 12 and 3); 3 seeds on PTB, 1 on "
-        "WikiText-2 (about 4 hours on a 2-core CPU)",
+        "WikiText-2 (about 3.5 hours on a 2-core CPU)",
         scaling_runs("ptb") + scaling_runs("wikitext2"),
         feeds=(SCALING,),
         seeds=None,  # each run carries its seed: fewer on WikiText-2
@@ -309,7 +309,7 @@ _register(
 # Decay branches (Hagele et al. 2024): does a short decay from a constant-rate trunk give what a
 # complete run of the shorter budget gives? Per model and seed: complete WSD and cosine runs of
 # BRANCH_TOKENS, a WSD trunk of TRUNK_TOKENS (itself a complete WSD run of that length) that keeps
-# its state where a BRANCH_TOKENS run decays, and the branch from there. About 80 minutes here.
+# its state where a BRANCH_TOKENS run decays, and the branch from there. About 2 hours here (124 minutes measured).
 BRANCH_TOKENS = 1_000_000
 TRUNK_TOKENS = 1_200_000
 BRANCH_MODELS = ("lstm", "transformer", "mlp")
@@ -319,7 +319,7 @@ _register(
         "branches",
         f"decay branches: lstm, transformer, mlp on PTB, 3 seeds each of complete cosine and WSD "
         f"runs of {BRANCH_TOKENS / 1e6:g} M tokens and a decay branch to {BRANCH_TOKENS / 1e6:g} M "
-        f"from a {TRUNK_TOKENS / 1e6:g} M-token WSD trunk (about 80 minutes on a 2-core CPU)",
+        f"from a {TRUNK_TOKENS / 1e6:g} M-token WSD trunk (about 2 hours on a 2-core CPU)",
         (RunSpec("ptb", "kn5"),)
         + tuple(
             spec
@@ -365,8 +365,8 @@ _register(
 # about 0.1 epoch, each a complete WSD schedule, all budgets branches of one trunk; seed 0 at
 # every point, seeds 1 and 2 where the crossover of full-data kn5 lies (`lmbench.frontier`).
 # The Transformer's warm-up (100 k tokens) sets its smallest budget. Brown with its whole
-# vocabulary probes the softmax's cost. Estimated 6-7 hours on a 2-core CPU (WikiText-2's
-# 33 k-word softmax is most of it): run in parts with --resume.
+# vocabulary probes the softmax's cost. 8.7 hours of training and scoring on a 2-core
+# CPU, measured (WikiText-2's 33 k-word softmax is most of it): run in parts with --resume.
 DOUBLING_FROM_100K = tuple(100_000 * 2**k for k in range(7))  # 0.1 M ... 6.4 M
 FRONTIER_DESIGN = FrontierDesign(
     corpora=("ptb", "wikitext2"),
@@ -393,7 +393,7 @@ _register(
         "the training split; LSTM and Transformer at 5-7 token budgets from about 0.1 epoch "
         "(MLP at 3 on PTB), WSD branches of one trunk; seed 0 everywhere, seeds 1 and 2 at "
         "the budgets that bracket each crossover of kn5; the softmax's cost on Brown's whole "
-        "vocabulary (about 6-7 hours on a 2-core CPU)",
+        "vocabulary (about 9 hours on a 2-core CPU)",
         FRONTIER_DESIGN.runs(),
         feeds=(FRONTIER,),
         follow_up=FRONTIER_DESIGN.extra_seeds,

@@ -14,7 +14,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _mirror() -> Path | None:
-    for candidate in (os.environ.get("LMBENCH_DATA"), REPO.parent / "shared" / "corpora"):
+    """LMBENCH_DATA, the team's shared/corpora beside the clone, or lmbench's download cache
+    (laid out alike: what `nox -s bench` downloaded)."""
+    from lmbench.corpora.fetch import cache_root
+
+    for candidate in (os.environ.get("LMBENCH_DATA"), REPO.parent / "shared" / "corpora", cache_root()):
         if candidate and (Path(candidate) / "ptb" / "ptb.train.txt").exists():
             return Path(candidate).resolve()
     return None

@@ -43,10 +43,13 @@ REFERENCE = _reference_dir()
 @pytest.fixture(scope="module")
 def reference():
     if not (REFERENCE / "ptb-train-head2000.txt").exists():
-        pytest.fail(
-            "shared/reference is missing: the lmplz parity tests need it beside the clone or "
-            "beside LMBENCH_DATA"
+        message = (
+            "shared/reference (lmplz's ARPA files on a PTB slice) is missing: the lmplz parity "
+            "tests need it beside the clone or beside LMBENCH_DATA"
         )
+        if os.environ.get("CI", "").lower() == "true":  # CI has it: missing is a failure there
+            pytest.fail(message)
+        pytest.skip(message)
     train = read_lines(REFERENCE / "ptb-train-head2000.txt")
     vocab = Vocab.build(train)
 

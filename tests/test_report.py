@@ -814,6 +814,12 @@ def test_the_summary_quotes_the_newest_measured_kenlm_query_ratio(tmp_path):
     measured("a", "2026-11-30T13:00:00Z", 1.5)  # newer, though its folder sorts first
     text = _beside_kenlm(newest_kenlm_queries(tmp_path))
     assert text.startswith("3.0x KenLM's BaseScore") and "1.50 vs 0.50 µs" in text
+    # a whole `peer_kenlm.py` run measures the queries too, in kenlm.json
+    measured("c", "2026-12-01T04:00:00Z", 1.25)
+    (tmp_path / "c" / "kenlm-queries.json").rename(tmp_path / "c" / "kenlm.json")
+    (tmp_path / "d").mkdir()  # an early whole run, without queries
+    (tmp_path / "d" / "kenlm.json").write_text(json.dumps({"env": {"time_utc": "2027"}}))
+    assert "1.25 vs 0.50 µs" in _beside_kenlm(newest_kenlm_queries(tmp_path))
 
 
 def test_brown_mlps_on_the_papers_schedule_are_summarised_beside_our_kn5_as_checks(tmp_path):

@@ -197,12 +197,15 @@ def _not_measured(runs: Runs, published: pd.DataFrame) -> list[str]:
 
 
 def newest_kenlm_queries(peers: Path | None) -> dict | None:
-    """The newest `benchmarks/peer_kenlm.py --only queries` result under `peers` (its
-    `queries` figures and `env`), or None where none was measured."""
+    """The newest decoder-query comparison under `peers` (its `queries` figures and `env`):
+    `benchmarks/peer_kenlm.py --only queries` writes kenlm-queries.json, a whole run kenlm.json;
+    None where none was measured."""
     found = []
-    for path in sorted(Path(peers).glob("*/kenlm-queries.json")) if peers else []:
-        data = json.loads(path.read_text())
-        found.append((data["env"]["time_utc"], {**data["queries"], "env": data["env"]}))
+    for name in ("kenlm-queries.json", "kenlm.json"):
+        for path in sorted(Path(peers).glob(f"*/{name}")) if peers else []:
+            data = json.loads(path.read_text())
+            if "queries" in data:  # the earliest whole runs measured no queries
+                found.append((data["env"]["time_utc"], {**data["queries"], "env": data["env"]}))
     return max(found, key=lambda item: item[0])[1] if found else None
 
 
