@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("local", "ray"),
         default="local",
         help="local (default): one run at a time on this machine; ray: each run a Ray task on "
-        "a node of its own (pip install 'lmbench[ray]')",
+        "a node of its own (pip install -e '.[ray]')",
     )
     where.add_argument(
         "--address",

@@ -53,7 +53,8 @@ def require_ray():
         import ray
     except ImportError as exc:
         raise UsageError(
-            "--executor ray needs Ray on this machine and every node: pip install 'lmbench[ray]'"
+            "--executor ray needs Ray on this machine and every node: pip install -e '.[ray]' "
+            "in lmbench's clone (or pip install 'ray>=2.40')"
         ) from exc
     return ray
 

@@ -16,7 +16,7 @@ from lmbench.suites import get_suite
 
 from .conftest import REPO
 
-ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'lmbench[ray]'")
+ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]'")
 from ray.cluster_utils import Cluster  # noqa: E402
 
 CORES = os.cpu_count() or 1
