@@ -18,7 +18,11 @@ def _mirror() -> Path | None:
     (laid out alike: what `nox -s bench` downloaded)."""
     from lmbench.corpora.fetch import cache_root
 
-    for candidate in (os.environ.get("LMBENCH_DATA"), REPO.parent / "shared" / "corpora", cache_root()):
+    for candidate in (
+        os.environ.get("LMBENCH_DATA"),
+        REPO.parent / "shared" / "corpora",
+        cache_root(),
+    ):
         if candidate and (Path(candidate) / "ptb" / "ptb.train.txt").exists():
             return Path(candidate).resolve()
     return None
