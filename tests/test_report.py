@@ -836,6 +836,13 @@ def test_brown_mlps_on_the_papers_schedule_are_summarised_beside_our_kn5_as_chec
     line = next(x for x in text.splitlines() if x.startswith("- brown MLP9"))
     assert f"112.76, {112.76 / 145.83:.3f} of our kn5 (145.83)" in line
     assert "1 seed" in line and "a check, not a finding" in line and "276" not in line
+    assert "[" not in line  # one seed: no interval
+    for seed in (1, 2):  # three seeds: a finding, with its interval
+        _record(tmp_path, "mlp9", "mlp", 112.76 + seed, rng, tag=f"m{seed}", seed=seed, **brown)
+    text = "\n".join(summary(Runs.load(tmp_path), published(ref), hardware(ref)))
+    line = next(x for x in text.splitlines() if x.startswith("- brown MLP9"))
+    assert re.search(r"113\.76, 0\.780 \[0\.\d{3}, 0\.\d{3}\] of our kn5", line), line
+    assert "3 seeds" in line and "a check" not in line
 
 
 def test_a_crossing_whose_interval_covers_one_is_not_led_as_a_crossing(monkeypatch):

@@ -21,7 +21,7 @@ from .reproduction import (
     PUBLISHED_TO_OURS,
     our_match,
 )
-from .runs import MIN_SEEDS, Runs, budget_label
+from .runs import MIN_SEEDS, Runs, budget_label, ratio_interval
 
 
 def _gap_claims(rows: pd.DataFrame) -> list[str]:
@@ -136,9 +136,13 @@ def _other_protocol_checks(runs: Runs, published: pd.DataFrame) -> list[str]:
         if not kn5:
             continue
         ratio = ours.mean("test_ppl") / kn5.mean("test_ppl")
+        interval = ratio_interval(ours.runs, kn5.first) if ours.claims else None
+        ratio_text = f"{ratio:.3f}" + (
+            f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
+        )
         lines.append(
             f"- {pub.corpus} {pub.model} ({pub.source}), our {spec} toward the paper's schedule "
-            f"({budget_label(ours.first)}): {ours.mean('test_ppl'):.2f}, {ratio:.3f} of our kn5 "
+            f"({budget_label(ours.first)}): {ours.mean('test_ppl'):.2f}, {ratio_text} of our kn5 "
             f"({kn5.mean('test_ppl'):.2f}); {ours.spread()}, {mode} mode"
             + ("" if ours.claims else f"; a check, not a finding: < {MIN_SEEDS} seeds")
             + "."
@@ -273,7 +277,8 @@ def summary(
     if other:
         lines += [
             "Published schedules on a protocol of our own (section 3 says how it differs from "
-            "the paper's; a ratio to our kn5, as the paper's numbers are not comparable):",
+            "the paper's; a ratio to our kn5, as the paper's numbers are not comparable, with "
+            f"its 95% interval over seeds and blocks of test sentences from {MIN_SEEDS} seeds):",
             "",
             *other,
             "",
