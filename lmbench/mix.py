@@ -64,14 +64,15 @@ def _part(run) -> tuple:
 def per_seed(mixes: tuple[MixSpec, ...], planned: list) -> tuple[MixSpec, ...]:
     """Each mix once per seed its parts are planned with (a neural part's seeds; a mix of two
     count models once)."""
+    parts = [_part(p) for p in planned]
     out = []
     for mix in mixes:
         seeds = {
-            p.spec.seed
-            for p in planned
-            if (p.spec.corpus, p.spec.mode) == (mix.corpus, mix.mode)
-            and p.spec.model in (mix.first, mix.second)
-            and _part(p)[3] is not None
+            seed
+            for corpus, mode, model, seed in parts
+            if (corpus, mode) == (mix.corpus, mix.mode)
+            and model in (mix.first, mix.second)
+            and seed is not None
         }
         out += [replace(mix, seed=seed) for seed in sorted(seeds or {0})]
     return tuple(out)

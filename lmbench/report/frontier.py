@@ -24,12 +24,13 @@ from ..records import COUNT_FAMILIES, machine_id
 from ..suites import FRONTIER
 from .cost import era_costs, era_machines
 from .figures import _save
-from .markdown import duration, table
+from .markdown import duration, table, with_interval
 from .runs import (
     MIN_SEEDS,
     Group,
     Runs,
     contention_note,
+    covers_one,
     machine_label,
     ratio_interval,
     ratio_point,
@@ -228,7 +229,7 @@ def crossover_rows(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) 
             **era_costs(chosen["flops"], group.first, eras),
             "finding": _finding(point, best, cross, series, target["test_ppl"], interval),
             "valid agrees": valid_cross == cross,
-            "mean only": bool(cross and interval and interval[0] <= 1 <= interval[1]),
+            "mean only": bool(cross) and covers_one(interval),
         }
         rows.append(row)
     return rows
@@ -243,12 +244,7 @@ def _crossing(cross: int | None, before: int | None, means: dict) -> str:
 
 def _ratio(group: Group, target: dict, interval: tuple[float, float] | None) -> str:
     """The seeds' ratio to `target` with its bootstrap `interval` (`ratio_interval`)."""
-    ratio = ratio_point(group.runs, target)
-    if ratio is None:
-        return "-"
-    if not interval:
-        return f"{ratio:.3f}"
-    return f"{ratio:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+    return with_interval(ratio_point(group.runs, target), interval)
 
 
 def schedule_name(run: dict) -> str:
@@ -286,7 +282,7 @@ def _finding(point, best, cross, series: pd.DataFrame, kn5: float, interval) -> 
         return f"bracketing budgets have {seeds} seed(s): no claim"
     if below is None:
         return f"below kn5 already at the smallest budget ({cross:,} tokens)"
-    if interval and interval[0] <= 1 <= interval[1]:  # below on the mean only
+    if covers_one(interval):  # below on the mean only
         return (
             f"below kn5 on the mean at {cross:,} tokens, but its interval covers 1: no "
             "different from kn5 there"

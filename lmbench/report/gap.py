@@ -12,7 +12,7 @@ import pandas as pd
 from ..measure import describe_machine
 from ..records import NEURAL_FAMILIES, is_full_data, machine_id
 from ..suites import GAP, suites_feeding
-from .markdown import MiB, duration, table, times
+from .markdown import MiB, duration, table, times, with_interval
 from .runs import (
     MIN_SEEDS,
     Runs,
@@ -103,13 +103,6 @@ def _time_to_target(group) -> str:
     return text if len(reached) == group.seeds else f"{text} ({len(reached)} of {group.seeds})"
 
 
-def _with_interval(ratio, interval) -> str:
-    if ratio is None or pd.isna(ratio):  # the yardstick's own row
-        return "-"
-    text = f"{ratio:.3f}"
-    return text + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
-
-
 def gap_table(runs: Runs) -> str:
     rows = gap_rows(runs)
     if rows.empty:
@@ -125,7 +118,7 @@ def gap_table(runs: Runs) -> str:
                 "test ppl": group["test_ppl"],
                 "seeds": group["seeds"],
                 "ppl / kn5 [95% CI]": [
-                    _with_interval(r, i) for r, i in zip(group["ppl_ratio"], group["interval"])
+                    with_interval(r, i) for r, i in zip(group["ppl_ratio"], group["interval"])
                 ],
                 "train time": group["train_seconds"].map(duration),
                 "time to kn5 valid": group["time_to_kn5"],

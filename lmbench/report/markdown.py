@@ -62,3 +62,10 @@ def times(value: float | None, digits: int = 2) -> str:
 
 
 MiB = 2**20
+
+
+def with_interval(ratio: float | None, interval: tuple[float, float] | None) -> str:
+    """`0.775 [0.769, 0.780]`: a ratio with its 95% interval where there is one; `-` for none."""
+    if ratio is None or pd.isna(ratio):  # the yardstick's own row
+        return "-"
+    return f"{ratio:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")

@@ -407,6 +407,11 @@ def block_resamples(
     return index.reshape(samples, -1)[:, :n]
 
 
+def covers_one(interval: tuple[float, float] | None) -> bool:
+    """Whether a ratio's `interval` holds 1: no different from the yardstick."""
+    return bool(interval) and interval[0] <= 1 <= interval[1]
+
+
 def ratio_interval(
     runs: dict | list[dict],
     reference: dict,

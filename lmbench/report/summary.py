@@ -13,7 +13,7 @@ from ..records import NEURAL_FAMILIES
 from ..suites import REPRODUCTION, suites_feeding
 from .frontier import crossover_rows
 from .gap import gap_rows
-from .markdown import times
+from .markdown import times, with_interval
 from .reproduction import (
     CORPORA_WE_HAVE,
     NOT_RUN_HERE,
@@ -137,9 +137,7 @@ def _other_protocol_checks(runs: Runs, published: pd.DataFrame) -> list[str]:
             continue
         ratio = ours.mean("test_ppl") / kn5.mean("test_ppl")
         interval = ratio_interval(ours.runs, kn5.first) if ours.claims else None
-        ratio_text = f"{ratio:.3f}" + (
-            f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
-        )
+        ratio_text = with_interval(ratio, interval)
         lines.append(
             f"- {pub.corpus} {pub.model} ({pub.source}), our {spec} toward the paper's schedule "
             f"({budget_label(ours.first)}): {ours.mean('test_ppl'):.2f}, {ratio_text} of our kn5 "
