@@ -147,3 +147,32 @@ def test_a_run_on_another_vocabulary_says_so_in_its_budget_label():
     text = {"sentence_ends": False, "test_words": 181_041}
     record = {"budget": {"limit": None}, "vocab_size": 14_115, "extra": {"vocab": text}}
     assert budget_label(record).endswith("(text.sentence_ends=false, text.test_words=181041)")
+
+
+def test_the_softmax_speed_counts_complete_seeds_of_a_config_whose_first_is_a_branch():
+    """Seed 0's 3.2 M point is a decay branch (its speed is its trunk's), seeds 1 and 2 ran it
+    as complete runs: their speeds are the config's, not dropped with the branch."""
+
+    def run(seed, tokens, speed, branch=False):
+        record = _record("lstm", 120.0, seed=seed, tokens=tokens)
+        record |= {"suite": "frontier", "family": "lstm", "vocab_size": 10_000}
+        record |= {
+            "train_tokens_per_s": speed,
+            "train_seconds": 100.0,
+            "run_id": f"{seed}-{tokens}",
+        }
+        record["machine"] = {"id": "m1", "cores": 2}
+        record["extra"] = {"branch": {"trunk_tokens": 6_400_000}} if branch else {}
+        return record
+
+    runs = Runs(
+        [
+            run(0, 6_400_000, 6_000.0),
+            run(0, 3_200_000, 7_000.0, branch=True),
+            run(1, 3_200_000, 7_500.0),
+            run(2, 3_200_000, 8_000.0),
+        ]
+    )
+    (row,) = report_frontier.softmax_rows(runs).to_dict("records")
+    # the 6.4 M trunk (6,000) and the complete 3.2 M seeds (median 7,750): their median
+    assert row["tokens/s"] == 6_875.0

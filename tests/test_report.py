@@ -373,6 +373,31 @@ def test_two_configs_of_one_model_get_labels_that_say_what_differs(tmp_path):
     assert labels == ["transformer", "transformer (dropout 0.2)"]
 
 
+def test_a_config_whose_settings_and_budget_differ_names_both(tmp_path):
+    # the reproduce suite's mlp9 sets patience 2, which never fired: its 20 epochs differ too
+    rng = np.random.default_rng(5)
+    default = asdict(resolve("mlp9", {}).config)
+
+    def budget(kind: str, limit: float) -> dict:
+        return {"kind": kind, "limit": {kind: limit}, "ended_by": kind}
+
+    _record(
+        tmp_path, "mlp9", "mlp", 150.0, rng, model_config=default, budget=budget("tokens", 600_000)
+    )
+    _record(
+        tmp_path,
+        "mlp9",
+        "mlp",
+        120.0,
+        rng,
+        tag="b",
+        model_config={**default, "patience": 2},
+        budget=budget("epochs", 20),
+    )
+    labels = sorted(g.label for g in Runs.load(tmp_path).groups())
+    assert labels == ["mlp9", "mlp9 (patience 2, 20 epochs)"]
+
+
 def test_decay_branches_sit_beside_complete_runs_with_a_verdict(tmp_path):
     rng = np.random.default_rng(6)
 
@@ -855,7 +880,7 @@ def test_a_crossing_whose_interval_covers_one_is_not_led_as_a_crossing(monkeypat
         "corpus": "wikitext2",
         "family": "transformer",
         "kn5 (all data)": "217.80",
-        "crosses at": "3,200,000 tokens (above kn5 at 1,600,000)",
+        "first below": "3,200,000 tokens (above kn5 at 1,600,000)",
         "on valid": "not within 3,200,000 tokens",
         "valid agrees": False,
         "epochs": "1.5",
@@ -872,3 +897,107 @@ def test_a_crossing_whose_interval_covers_one_is_not_led_as_a_crossing(monkeypat
     covered, crossed = report_summary._crossings(None, None, None)
     assert "kn5 217.80: below it on the mean only at 3,200,000 tokens" in covered
     assert "first below" not in covered and "first below it at 3,200,000" in crossed
+
+
+def test_a_plateau_schedule_that_never_lowered_its_rate_states_no_finding(tmp_path):
+    """Three seeds whose plateau schedule ended at its starting rate (and a mix of them) are
+    shown, and the summary says why no finding is drawn from them."""
+    rng = np.random.default_rng(11)
+    kn5 = _record(tmp_path, "kn5", "ngram", 140.0, rng)
+    plateau = {"lr_schedule": "plateau", "lr": 20.0}
+    for seed, (ppl, final) in enumerate(((120.0, 20.0), (121.0, 20.0), (119.0, 5.0))):
+        _record(
+            tmp_path,
+            "lstm",
+            "lstm",
+            ppl,
+            rng,
+            tag=f"s{seed}",
+            seed=seed,
+            model_config=plateau,
+            extra={"final_lr": final},
+        )
+    for seed, ppl in enumerate((110.0, 111.0, 112.0)):
+        _record(
+            tmp_path,
+            "rnn",
+            "rnn",
+            ppl,
+            rng,
+            tag=f"s{seed}",
+            seed=seed,
+            model_config={**plateau, "cell": "rnn"},
+            extra={"final_lr": 5.0},
+        )
+    runs = Runs.load(tmp_path)
+    by_model = {g.first["model"]: g for g in runs.groups()}
+    assert by_model["lstm"].incomplete and not by_model["lstm"].claims  # one seed never decayed
+    assert "plateau schedule" in by_model["lstm"].no_claim()
+    assert by_model["rnn"].claims and by_model["kn5"].claims
+    rows = gap.gap_rows(runs)
+    (line,) = importlib.import_module("lmbench.report.summary")._gap_claims(rows)
+    stated, held = line.split("No finding from:")
+    assert "rnn" in stated and "lstm" not in stated and held.strip().startswith("lstm 120.00")
+    verdicts = "\n".join(gap._verdicts(rows[rows["corpus"] == kn5["corpus"]]))
+    assert "**lstm**: 3 seeds" in verdicts and "no claim (a plateau schedule" in verdicts
+
+
+def test_mfu_divides_by_the_machines_median_calibration(tmp_path):
+    rng = np.random.default_rng(12)
+    for tag, rate, mfu in (("a", 100.0, 0.9), ("b", 150.0, 0.6), ("c", 200.0, 0.45)):
+        _record(
+            tmp_path,
+            "lstm",
+            "lstm",
+            120.0,
+            rng,
+            tag=tag,
+            config_hash=tag,
+            mfu=mfu,
+            calibration={"matmul_gflops": rate},
+        )
+    runs = Runs.load(tmp_path)
+    # each achieved 90 GFLOP/s; against the median (150) each is 0.6, whatever its own figure
+    assert [round(runs.mfu(r), 6) for r in runs.ok()] == [0.6, 0.6, 0.6]
+    assert runs.machine_peak(runs.ok()[0]) == 150.0
+
+
+def test_failures_name_their_budget_folder_and_a_later_ok_run(tmp_path):
+    rng = np.random.default_rng(13)
+    early, later = tmp_path / "early", tmp_path / "later"
+    _record(
+        early,
+        "kn5",
+        "ngram",
+        140.0,
+        rng,
+        tag="x",
+        config_hash="h",
+        status="failed",
+        error="worker killed by signal 15",
+        extra={"train_fraction": 0.35},
+    )
+    _record(later, "kn5", "ngram", 140.0, rng, tag="y", config_hash="h")
+    _record(
+        early,
+        "kn4",
+        "ngram",
+        150.0,
+        rng,
+        tag="z",
+        config_hash="g",
+        status="skipped",
+        error="no estimate",
+        model_config={"prune": "0 0 1"},
+    )
+    failed, skipped = tables.failures(Runs.load(early, later)).splitlines()
+    assert f"35% of train; {early})" in failed and failed.endswith("finished ok)")
+    assert "full data, prune 0 0 1;" in skipped and "superseded" not in skipped
+
+
+def test_the_width_rule_quotes_the_utilisation_table():
+    rule = cost.width_rule(hardware(reference_dir()), published(reference_dir()))
+    fractions = cost.utilisation_table(published(reference_dir()), hardware(reference_dir()))
+    for share in re.findall(r"(\d+\.\d%) at (?:width )?\d+", rule):
+        assert share in fractions  # every figure in the prose is one of the table's
+    assert rule.count("%") >= 4 and "faster" in rule

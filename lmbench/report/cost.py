@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from ..records import is_full_data
@@ -38,15 +39,20 @@ def throughput_table(runs: Runs) -> str:
                 "eval tok/s": group.mean("eval_tokens_per_s"),
                 "GFLOPs/token (train)": run["flops_per_token"] / 1e9,
                 "achieved GFLOP/s": float((flops / seconds).mean()) / 1e9,
-                "matmul peak GFLOP/s (measured)": (run.get("calibration") or {}).get(
-                    "matmul_gflops"
-                ),
-                "MFU": group.mean("mfu"),
+                "matmul GFLOP/s (median on this machine)": runs.machine_peak(run),
+                "MFU": _mean_mfu(runs, group.runs),
                 "budget": budget_label(run),
                 "cores shared": contention_note(group.runs) or "-",
             }
         )
     return table(pd.DataFrame(rows).sort_values(["suite", "model"]) if rows else pd.DataFrame())
+
+
+def _mean_mfu(runs: Runs, seeds: list[dict]) -> str:
+    """The seeds' mean MFU against the machine's median calibration, to 2 decimals: the
+    calibration's own spread leaves no third."""
+    values = [m for r in seeds if (m := runs.mfu(r)) is not None]
+    return f"{np.mean(values):.2f}" if values else "-"
 
 
 def _flagged(seconds: str, group) -> str:
@@ -71,6 +77,29 @@ def share(low: float, high: float) -> str:
     return f"{low:.1%}" if math.isclose(low, high) else f"{low:.1%}-{high:.1%}"
 
 
+def width_rule(hardware: pd.DataFrame, published: pd.DataFrame) -> str:
+    """Why runs are costed by hidden width, with its evidence from the machine whose paper runs
+    span three widths or more (Zaremba et al.'s K20): the narrowest and widest runs' fractions,
+    and where costing by FLOPs per token would put a narrow run with a large vocabulary."""
+    rule = "not its FLOPs per token, which a large vocabulary's softmax inflates."
+    spans = [e for e in era_machines(hardware, published) if len({r.width for r in e[3]}) >= 3]
+    if not spans:
+        return rule
+    device, _, _, paper_runs = max(spans, key=lambda e: len(e[3]))
+    narrow, middle, *_, wide = sorted(paper_runs, key=lambda r: r.width)
+    low, high = middle.low / narrow.high, middle.high / narrow.low
+    faster = f"{low:.2g}x" if math.isclose(low, high, rel_tol=0.05) else f"{low:.2g}-{high:.2g}x"
+    return (
+        f"(on the {device}, {share(narrow.low, narrow.high)} at width {narrow.width}, "
+        f"{share(wide.low, wide.high)} at {wide.width}), {rule} That rule is an assumption: "
+        "Zaremba et al.'s three runs grow in width and in FLOPs per token together (one "
+        "vocabulary, one batch), so they cannot tell the two apart; costing by nearest FLOPs "
+        f"per token instead would put a 200-wide WikiText-2 LSTM at {middle.paper}'s "
+        f"{share(middle.low, middle.high)} rather than {narrow.paper}'s "
+        f"{share(narrow.low, narrow.high)}, {faster} faster."
+    )
+
+
 def model_width(run: dict) -> int | None:
     """A neural run's hidden width (a Transformer's `width`, the others' `hidden`)."""
     config = run.get("model_config") or {}
@@ -80,8 +109,8 @@ def model_width(run: dict) -> int | None:
 
 def nearest_run(width: int | None, paper_runs: list[EraRun]) -> EraRun:
     """The paper run closest in hidden width (on a log scale): how much of a machine a run
-    uses follows the shape of its matrix products (on a K20, 0.5-0.8% for a 200-unit LSTM,
-    5.1% for 1500), not its FLOPs per token, which a large vocabulary's softmax inflates."""
+    uses follows the shape of its matrix products (`width_rule`), not its FLOPs per token,
+    which a large vocabulary's softmax inflates."""
     if not width:
         return paper_runs[0]
     return min(paper_runs, key=lambda paper: abs(math.log(width / paper.width)))

@@ -33,8 +33,8 @@ from .runs import (  # noqa: E402
     Runs,
     config_labels,
     contention,
+    never_decayed,
     pruning_rows,
-    schedule_note,
     several_machines,
     smoothing_rows,
 )
@@ -277,8 +277,7 @@ def scaling(runs: Runs, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             # early stopping asked for, the epoch cap came first: more compute would help
             "compute-limited": bool((r.get("model_config") or {}).get("patience"))
             and (r.get("budget") or {}).get("ended_by") == "epochs",
-            # a plateau schedule whose rate was never lowered: not a complete schedule
-            "lr never lowered": "plateau lr never decayed" in schedule_note(r),
+            "lr never lowered": never_decayed(r),
         }
         for r in chosen
     ]
@@ -408,7 +407,7 @@ def throughput(runs: Runs, path: Path) -> bool:
             "model": runs.label(r),  # a config, its seeds averaged: two configs, two bars
             "device": _on_machine(DEVICES.get(r["device"], r["device"]), r, several),
             "train tokens/s": r["train_tokens_per_s"],
-            "MFU": r.get("mfu"),
+            "MFU": runs.mfu(r),
         }
         for r in chosen
     ]

@@ -214,11 +214,16 @@ def crossover_rows(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) 
         group: Group = chosen["group"]
         epoch = (group.first.get("extra") or {}).get("epoch_tokens")
         interval = ratio_interval(group.runs, target)
+        mean_only = bool(cross) and covers_one(interval)
+        crossing = _crossing(cross, before, means)
         row = {
             "corpus": corpus,
             "family": name,
             "kn5 (all data)": f"{target['test_ppl']:.2f}",
-            "crosses at": _crossing(cross, before, means),
+            # below on the mean with an interval covering 1 is no crossing: said in the cell
+            "crosses at": f"not established: {crossing} on the mean only"
+            if mean_only
+            else crossing,
             "on valid": _crossing(valid_cross, None, valid),
             "epochs": f"{chosen['tokens'] / epoch:.2g}" if epoch else "-",
             "test ppl (seeds)": mean_sd(group),
@@ -229,7 +234,8 @@ def crossover_rows(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) 
             **era_costs(chosen["flops"], group.first, eras),
             "finding": _finding(point, best, cross, series, target["test_ppl"], interval),
             "valid agrees": valid_cross == cross,
-            "mean only": bool(cross) and covers_one(interval),
+            "mean only": mean_only,
+            "first below": crossing,  # the summary's reading says "on the mean only" itself
         }
         rows.append(row)
     return rows
@@ -294,22 +300,23 @@ def crossover_table(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame)
     rows = crossover_rows(runs, hardware, published)
     if not rows:
         return "_No neural frontier points yet._"
-    return table(pd.DataFrame(rows).drop(columns=["valid agrees", "mean only"]))
+    return table(pd.DataFrame(rows).drop(columns=["valid agrees", "mean only", "first below"]))
 
 
 def softmax_rows(runs: Runs) -> pd.DataFrame:
     """Training tokens/s by vocabulary size: every complete full-data run of the frontier's
-    suites (a neural family's trunks and the probes; kn5's estimation), one row per corpus
-    vocabulary, family and machine."""
+    suites (a neural family's trunks and complete runs, a seed's decay branch left out, and
+    the probes; kn5's estimation), one row per corpus vocabulary, family and machine."""
     rows = []
     for group in runs.groups(FRONTIER):
         run = group.first
-        branch = (run.get("extra") or {}).get("branch")
-        if branch or train_fraction(run) or is_pruned(run) or not run.get("train_tokens_per_s"):
-            continue  # a branch's speed is its trunk's; shares of data and pruning aside
+        if train_fraction(run) or is_pruned(run) or not run.get("train_tokens_per_s"):
+            continue  # shares of data and pruning aside
         if run["family"] in COUNT_FAMILIES and run["model"] != "kn5":
             continue
-        clean = uncontended(group.runs)
+        # a branch's speed is its trunk's: the complete runs among a config's seeds count
+        complete = [r for r in group.runs if not (r.get("extra") or {}).get("branch")]
+        clean = uncontended(complete)
         if not clean:  # shared cores: its speed is not the model's
             continue
         rows.append(

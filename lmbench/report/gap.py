@@ -14,7 +14,6 @@ from ..records import NEURAL_FAMILIES, is_full_data, machine_id
 from ..suites import GAP, suites_feeding
 from .markdown import MiB, duration, table, times, with_interval
 from .runs import (
-    MIN_SEEDS,
     Runs,
     how_to_fill,
     ratio_interval,
@@ -51,6 +50,8 @@ def gap_rows(runs: Runs) -> pd.DataFrame:
                 "model": group.label,
                 "family": run["family"],
                 "claims": group.claims,
+                "no_claim": group.no_claim(),
+                "incomplete": group.incomplete,
                 "seeds": group.spread(),
                 "test_ppl": group.mean("test_ppl"),
                 "ppl_ratio": ratio_point(group.runs, ref) if compared else None,
@@ -143,7 +144,7 @@ def gap_table(runs: Runs) -> str:
 
 def _verdicts(group: pd.DataFrame) -> list[str]:
     """The deployment reading of each neural row: better, worse or no different at 95%, at
-    what cost; none from fewer than MIN_SEEDS seeds."""
+    what cost; none from fewer than MIN_SEEDS seeds or an incomplete schedule."""
     lines = []
     for row in group.itertuples(index=False):
         if row.family not in NEURAL_FAMILIES and row.family != "mix":
@@ -151,10 +152,7 @@ def _verdicts(group: pd.DataFrame) -> list[str]:
         if row.ppl_ratio is None:
             continue
         if not row.claims:
-            lines.append(
-                f"- **{row.model}**: {row.seeds}: no claim (a finding needs >= {MIN_SEEDS} "
-                "seeds: `--seeds 0,1,2`)."
-            )
+            lines.append(f"- **{row.model}**: {row.seeds}: no claim ({row.no_claim}).")
             continue
         low, high = row.interval or (None, None)
         if low is not None and low <= 1 <= high:

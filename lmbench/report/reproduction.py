@@ -12,6 +12,7 @@ from .runs import (
     MIN_SEEDS,
     Runs,
     budget_with_schedule,
+    contention_note,
 )
 
 # Which of our runs answers which published row: (corpus, published model) -> (spec, mode).
@@ -149,6 +150,7 @@ def reproduction_table(runs: Runs, published: pd.DataFrame) -> str:
             note = (
                 f"{mode} mode, {budget_with_schedule(ours.first)}, trained "
                 f"{duration(ours.mean('train_seconds'))}"
+                + (f" ({flag})" if (flag := contention_note(ours.runs)) else "")
                 + (
                     f", {params / 1e6:.1f} M parameters"
                     if params and ours.first["family"] in NEURAL_FAMILIES

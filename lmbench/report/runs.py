@@ -49,6 +49,7 @@ class Runs:
     records: list[dict]
     _labels: dict | None = None  # seedless config -> label, over every ok run (`label`)
     _by_id: dict | None = None  # run id -> record (a mix names its parts by run id)
+    _peaks: dict | None = None  # (machine, device, calibration key) -> median matmul rate
 
     @classmethod
     def load(cls, *paths: Path) -> Runs:
@@ -102,6 +103,8 @@ class Runs:
             group.label = self.label(group.first)
             parts = self.parts(group.first)  # a mix of count models (and a cache) is one too
             group.count_mix = bool(parts) and all(p["family"] in COUNT_FAMILIES for p in parts)
+            trained = [p for r in group.runs for p in (self.parts(r) or [r])]
+            group.incomplete = any(never_decayed(r) for r in trained)
         return groups
 
     def label(self, run: dict) -> str:
@@ -142,6 +145,32 @@ class Runs:
             return budget_with_schedule(run)
         return "mix of " + "; ".join(f"{p['model']} {budget_with_schedule(p)}" for p in parts)
 
+    def machine_peak(self, run: dict) -> float | None:
+        """The median matmul rate (the run's precision's) calibrated at the start of every ok
+        run on its machine and device: one run's own calibration swings with what else the
+        host does (129-231 GFLOP/s on one 2-core fingerprint), so MFU divides by this."""
+        key = peak_key(run)
+        where = (machine_id(run), run.get("device"), key)
+        if self._peaks is None:
+            self._peaks = {}
+        if where not in self._peaks:
+            rates = [
+                r["calibration"][key]
+                for r in self.ok()
+                if (machine_id(r), r.get("device"), peak_key(r)) == where
+                and (r.get("calibration") or {}).get(key)
+            ]
+            self._peaks[where] = float(np.median(rates)) if rates else None
+        return self._peaks[where]
+
+    def mfu(self, run: dict) -> float | None:
+        """The run's MFU against `machine_peak` rather than its own calibration (None: the
+        record has none)."""
+        own, peak = (run.get("calibration") or {}).get(peak_key(run)), self.machine_peak(run)
+        if run.get("mfu") is None or not own or not peak:
+            return run.get("mfu")
+        return run["mfu"] * own / peak
+
     def target(self, run: dict) -> dict | None:
         """The kn5 run a row is compared with (records.target_run), measured on the same machine:
         a ratio of seconds or of perplexities never crosses fingerprints (v1 records, which have
@@ -157,6 +186,7 @@ class Group:
     runs: list[dict]
     label: str = ""
     count_mix: bool = False  # a mix whose every part is a count model: deterministic
+    incomplete: bool = False  # a run (or a mix's part) whose schedule never decayed
 
     @property
     def first(self) -> dict:
@@ -172,8 +202,22 @@ class Group:
 
     @property
     def claims(self) -> bool:
-        """Whether the report may state a finding about it: a count model, or >= MIN_SEEDS."""
-        return self.deterministic or self.seeds >= MIN_SEEDS
+        """Whether the report may state a finding about it: a count model, or >= MIN_SEEDS
+        seeds whose schedules are complete."""
+        return not self.no_claim()
+
+    def no_claim(self) -> str:
+        """Why the report states no finding about it ('' where it may)."""
+        if self.deterministic:
+            return ""
+        if self.seeds < MIN_SEEDS:
+            return f"a finding needs >= {MIN_SEEDS} seeds: `--seeds 0,1,2`"
+        if self.incomplete:
+            return (
+                "a plateau schedule that never lowered its learning rate is not a complete "
+                "schedule: the number understates what the budget buys"
+            )
+        return ""
 
     def values(self, key: str) -> np.ndarray:
         return np.array([np.nan if r.get(key) is None else r[key] for r in self.runs], float)
@@ -216,12 +260,13 @@ def config_labels(firsts: list[dict]) -> list[str]:
     """A label per group (given by its first run) that tells configs of one model apart: the
     settings whose values differ among that model's configs, shown where they differ from the
     model's default (`transformer (dropout 0.2)`; the default config keeps the bare name), and
-    the budget where only the budget (or data) differs."""
+    the budget where it differs too (`mlp9 (patience 2, 20 epochs)`) or alone."""
 
     def place(r: dict) -> tuple:  # a table's rows share corpus and mode
         return (r["model"], r["corpus"], r["mode"])
 
     keys = {id(r): seedless_config(r) for r in firsts}  # hashed once: firsts may be hundreds
+    budgets_of = {id(r): budget_label(r) for r in firsts}
     by_place: dict[tuple, list[dict]] = {}
     for r in firsts:
         by_place.setdefault(place(r), []).append(r)
@@ -243,8 +288,12 @@ def config_labels(firsts: list[dict]) -> list[str]:
             if config.get(k) != default.get(k)
         ]
         twins = [r for r in same_model if (r.get("model_config") or {}) == config]
-        if len({keys[id(r)] for r in twins}) > 1:  # only the budget (or data) differs
-            differs.append(budget_label(run))
+        # the budget where only it (or the data) differs, and where it differs beside a
+        # setting: a setting that never acted (an early stop that never fired) may not be
+        # what made the difference
+        budgets = {budgets_of[id(r)] for r in same_model}
+        if len({keys[id(r)] for r in twins}) > 1 or (differs and len(budgets) > 1):
+            differs.append(budgets_of[id(run)])
         labels.append(f"{run['model']} ({', '.join(differs)})" if differs else run["model"])
     return labels
 
@@ -357,14 +406,27 @@ def budget_label(record: dict) -> str:
     return ", ".join(parts)
 
 
+def peak_key(record: dict) -> str:
+    """The calibration a run's MFU divides by: bf16 matmuls for a bf16 run, where measured."""
+    calibration = record.get("calibration") or {}
+    bf16 = (record.get("extra") or {}).get("compute_dtype") == "bfloat16"
+    return "matmul_bf16_gflops" if bf16 and "matmul_bf16_gflops" in calibration else "matmul_gflops"
+
+
+def never_decayed(record: dict) -> bool:
+    """A plateau schedule that ended at its starting learning rate: not a complete schedule."""
+    extra, config = record.get("extra") or {}, record.get("model_config") or {}
+    return config.get("lr_schedule") == "plateau" and extra.get("final_lr") == config.get("lr")
+
+
 def schedule_note(record: dict) -> str:
     """How much of the training split a neural run saw, a plateau schedule that never decayed
     (the learning rate still at its start: not a complete schedule), a decay branch's trunk."""
-    extra, config = record.get("extra") or {}, record.get("model_config") or {}
+    extra = record.get("extra") or {}
     notes = []
     if extra.get("epochs") is not None:
         notes.append(f"{extra['epochs']:.2g} epochs")
-    if config.get("lr_schedule") == "plateau" and extra.get("final_lr") == config.get("lr"):
+    if never_decayed(record):
         notes.append("plateau lr never decayed")
     trunk = (extra.get("branch") or {}).get("trunk_tokens")
     if trunk:  # the same model as a complete WSD run of its budget; how this one was made

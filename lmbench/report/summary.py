@@ -13,7 +13,7 @@ from ..records import NEURAL_FAMILIES
 from ..suites import REPRODUCTION, suites_feeding
 from .frontier import crossover_rows
 from .gap import gap_rows
-from .markdown import times, with_interval
+from .markdown import duration, times, with_interval
 from .reproduction import (
     CORPORA_WE_HAVE,
     NOT_RUN_HERE,
@@ -33,11 +33,10 @@ def _gap_claims(rows: pd.DataFrame) -> list[str]:
     rows = rows[(rows["device"] == "cpu") & (rows["mode"] == "stream")]
     for (corpus, folder), group in rows.groupby(["corpus", "folder"], sort=False):
         kn5 = group[group["ppl_ratio"].isna() & (group["family"] == "ngram")]  # the yardstick
-        claims = group[
-            group["claims"]
-            & group["family"].isin([*NEURAL_FAMILIES, "mix"])
-            & group["ppl_ratio"].notna()
-        ].sort_values("ppl_ratio")
+        compared = group[
+            group["family"].isin([*NEURAL_FAMILIES, "mix"]) & group["ppl_ratio"].notna()
+        ]
+        claims = compared[compared["claims"]].sort_values("ppl_ratio")
         if kn5.empty or claims.empty:
             continue
         said = []
@@ -56,10 +55,33 @@ def _gap_claims(rows: pd.DataFrame) -> list[str]:
         lines.append(
             f"- **{corpus}** ({folder}): kn5 {kn5['test_ppl'].iloc[0]:.2f}; "
             + "; ".join(said)
-            + ". Each holds at its budget and schedule only (a schedule that never decayed is"
-            " marked so)."
+            + ". Each holds at its budget and schedule only."
+            + _budgets_compared(compared)
+            + _not_stated(compared)
         )
     return lines
+
+
+def _budgets_compared(rows: pd.DataFrame) -> str:
+    """What the neural rows' budgets make of their order: equal tokens, or unequal tokens at
+    about equal training time (then the order is not an architecture ranking)."""
+    trained = rows[rows["family"].isin(NEURAL_FAMILIES)]
+    if trained["budget"].nunique() < 2:
+        return ""
+    low, high = trained["train_seconds"].min(), trained["train_seconds"].max()
+    return (
+        f" The neural budgets differ in tokens, sized to about equal training time on this "
+        f"machine ({duration(low)} to {duration(high)}): the order is one at that time, not an "
+        "architecture ranking at equal tokens (section 2 compares equal tokens)."
+    )
+
+
+def _not_stated(rows: pd.DataFrame) -> str:
+    """The compared rows held back by an incomplete schedule, and why (rows with too few
+    seeds are counted under 'Not measured here')."""
+    held = rows[~rows["claims"] & rows["incomplete"]]
+    said = [f"{r.model} {r.test_ppl:.2f} ({r.no_claim})" for r in held.itertuples(index=False)]
+    return f" No finding from: {'; '.join(said)}." if said else ""
 
 
 def _query_costs(rows: pd.DataFrame) -> list[str]:
@@ -85,6 +107,14 @@ def _query_costs(rows: pd.DataFrame) -> list[str]:
             + "."
         )
     return lines
+
+
+def _a_check(ours) -> str:
+    """'' where the group may claim a finding, else why it is a check only."""
+    if ours.claims:
+        return ""
+    why = f"< {MIN_SEEDS} seeds" if ours.seeds < MIN_SEEDS else ours.no_claim()
+    return f"; a check, not a finding: {why}"
 
 
 def _published_matches(runs: Runs, published: pd.DataFrame):
@@ -116,7 +146,7 @@ def _published_claims(runs: Runs, published: pd.DataFrame) -> list[str]:
         lines.append(
             f"- {pub.corpus} {pub.model} ({pub.source}): published {pub.test_ppl:g}, ours "
             f"{ours.mean('test_ppl'):.2f} ({ratio - 1:+.1%}; {ours.spread()}, {mode} mode"
-            + ("" if ours.claims else f"; a check, not a finding: < {MIN_SEEDS} seeds")
+            + _a_check(ours)
             + ")."
         )
     return lines
@@ -141,9 +171,7 @@ def _other_protocol_checks(runs: Runs, published: pd.DataFrame) -> list[str]:
         lines.append(
             f"- {pub.corpus} {pub.model} ({pub.source}), our {spec} toward the paper's schedule "
             f"({budget_label(ours.first)}): {ours.mean('test_ppl'):.2f}, {ratio_text} of our kn5 "
-            f"({kn5.mean('test_ppl'):.2f}); {ours.spread()}, {mode} mode"
-            + ("" if ours.claims else f"; a check, not a finding: < {MIN_SEEDS} seeds")
-            + "."
+            f"({kn5.mean('test_ppl'):.2f}); {ours.spread()}, {mode} mode" + _a_check(ours) + "."
         )
     return lines
 
@@ -153,7 +181,7 @@ def _crossings(runs: Runs, hardware: pd.DataFrame, published: pd.DataFrame) -> l
     only where the budgets around it have MIN_SEEDS seeds (`finding`)."""
     lines = []
     for row in crossover_rows(runs, hardware, published):
-        where = row["crosses at"]
+        where = row["first below"]
         if not where.startswith("not"):  # an interval covering 1 is no crossing: said first
             where = f"{'below it on the mean only' if row['mean only'] else 'first below it'} at {where}"
         if not row["valid agrees"]:  # chosen on test alone, a crossing is not a reading to trust
@@ -181,14 +209,24 @@ def _not_measured(runs: Runs, published: pd.DataFrame) -> list[str]:
         reason = NOT_RUN_HERE.get(corpus, "not run here")
         lines.append(f"- {corpus}: {reason} (its published rows are in section 3).")
     done = {r["config_hash"] for r in runs.ok()}
-    skipped: dict[str, set] = {}
+    skipped: dict[str, tuple[set, set]] = {}
     for r in runs.records:  # configs skipped, with no ok run anywhere in these results
         if r["status"] == "skipped" and r["config_hash"] not in done:
             reason = (r.get("error") or r["status"]).split(":")[0]
-            skipped.setdefault(reason, set()).add(r["model"])
-    for reason, models in sorted(skipped.items()):
-        lines.append(f"- {', '.join(sorted(models))}: {reason} (see 'Failed and skipped runs').")
-    few = {g.label for g in runs.groups() if g.first["family"] in NEURAL_FAMILIES and not g.claims}
+            models, folders = skipped.setdefault(reason, (set(), set()))
+            budget = budget_label(r)
+            models.add(r["model"] if budget == "full data" else f"{r['model']} ({budget})")
+            folders.add(Path(r["source_file"]).parent.name if r.get("source_file") else "-")
+    for reason, (models, folders) in sorted(skipped.items()):
+        lines.append(
+            f"- {', '.join(sorted(models))}: {reason}, in the runs of "
+            f"{', '.join(sorted(folders))} (see 'Failed and skipped runs')."
+        )
+    few = {
+        g.label
+        for g in runs.groups()
+        if g.first["family"] in NEURAL_FAMILIES and g.seeds < MIN_SEEDS
+    }
     if few:
         lines.append(
             f"- {len(few)} neural configs have fewer than {MIN_SEEDS} seeds (the wall-clock runs "
@@ -215,8 +253,8 @@ def _beside_kenlm(kenlm: dict | None) -> str:
     if kenlm is None:
         return "not measured beside KenLM here (`benchmarks/peer_kenlm.py --only queries`)"
     return (
-        f"{kenlm['ratio_ours_to_kenlm']:.1f}x KenLM's BaseScore on the same model "
-        f"({kenlm['ours_us_per_query']:.2f} vs {kenlm['kenlm_base_score_us_per_query']:.2f} "
+        f"{kenlm['ratio_ours_to_kenlm']:.1f}x KenLM's BaseScore on the same model (PTB kn5, "
+        f"sentence mode: {kenlm['ours_us_per_query']:.2f} vs {kenlm['kenlm_base_score_us_per_query']:.2f} "
         f"µs, {kenlm['env']['cpu']}, {kenlm['env']['time_utc'][:10]}; results/peers/, "
         "`benchmarks/peer_kenlm.py --only queries`)"
     )

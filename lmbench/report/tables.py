@@ -2,44 +2,69 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
-from ..records import is_full_data
+from ..records import COUNT_FAMILIES, is_full_data
 from ..suites import GAP
 from .markdown import MiB, table
 from .runs import (
     METHOD,
     Runs,
+    budget_label,
     pruning_rows,
     smoothing_rows,
 )
 
 
 def samples_table(runs: Runs) -> str:
+    """One sample per run, labelled by its config (`Runs.label`); a count model's sample is the
+    same in every folder that ran it, and shown once."""
     rows = [
         {
             "corpus": r["corpus"],
             "mode": r["mode"],
-            "model": r["model"],
+            "model": runs.label(r),
+            "seed": r.get("seed") if r["family"] not in COUNT_FAMILIES else "-",
             "sample (30 tokens, temperature 1)": r["samples"][0],
         }
         for r in runs.ok(GAP)
         if r.get("samples") and is_full_data(r)
     ]
-    return table(
-        pd.DataFrame(rows).sort_values(["corpus", "mode", "model"]) if rows else pd.DataFrame()
-    )
+    frame = pd.DataFrame(rows).drop_duplicates() if rows else pd.DataFrame()
+    return table(frame.sort_values(["corpus", "mode", "model"], kind="stable") if rows else frame)
 
 
 def failures(runs: Runs) -> str:
+    """Each run that did not finish, with its budget and results folder, and whether a later
+    run of its config did (its error text is the one recorded then)."""
     bad = [r for r in runs.records if r["status"] != "ok"]
     if not bad:
         return "None."
+    finished = {r["config_hash"] for r in runs.ok()}
     return "\n".join(
-        f"- `{r.get('suite')}` `{r['corpus']}` `{r['model']}` ({r['mode']}, {r.get('device')}): "
-        f"**{r['status']}**: {r.get('error')}{_last_point(r)}"
+        f"- `{r.get('suite')}` `{r['corpus']}` `{r['model']}` ({r['mode']}, {r.get('device')}; "
+        f"{budget_label(r)}{_settings(r)}; {_folder(r)}): **{r['status']}**: "
+        f"{r.get('error')}{_last_point(r)}"
+        + (
+            " (superseded: a run of this config finished ok)"
+            if r["config_hash"] in finished
+            else ""
+        )
         for r in bad
     )
+
+
+def _settings(record: dict) -> str:
+    """A count model's pruning, which tells two of its configs apart in the list."""
+    prune = (record.get("model_config") or {}).get("prune")
+    return f", prune {prune}" if prune else ""
+
+
+def _folder(record: dict) -> str:
+    source = record.get("source_file")
+    return str(Path(source).parent) if source else "-"
 
 
 def _last_point(record: dict) -> str:
