@@ -150,7 +150,7 @@ def reproduction_table(runs: Runs, published: pd.DataFrame) -> str:
             note = (
                 f"{mode} mode, {budget_with_schedule(ours.first)}, trained "
                 f"{duration(ours.mean('train_seconds'))}"
-                + (f" ({flag})" if (flag := contention_note(ours.runs)) else "")
+                + (f", {flag}" if (flag := contention_note(ours.runs)) else "")
                 + (
                     f", {params / 1e6:.1f} M parameters"
                     if params and ours.first["family"] in NEURAL_FAMILIES
