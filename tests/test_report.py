@@ -900,35 +900,19 @@ def test_a_crossing_whose_interval_covers_one_is_not_led_as_a_crossing(monkeypat
 
 
 def test_a_plateau_schedule_that_never_lowered_its_rate_states_no_finding(tmp_path):
-    """Three seeds whose plateau schedule ended at its starting rate (and a mix of them) are
-    shown, and the summary says why no finding is drawn from them."""
+    """A config whose plateau schedule ended at its starting rate in some of its three seeds is
+    shown, and the summary says why no finding is drawn from it."""
     rng = np.random.default_rng(11)
     kn5 = _record(tmp_path, "kn5", "ngram", 140.0, rng)
     plateau = {"lr_schedule": "plateau", "lr": 20.0}
-    for seed, (ppl, final) in enumerate(((120.0, 20.0), (121.0, 20.0), (119.0, 5.0))):
-        _record(
-            tmp_path,
-            "lstm",
-            "lstm",
-            ppl,
-            rng,
-            tag=f"s{seed}",
-            seed=seed,
-            model_config=plateau,
-            extra={"final_lr": final},
-        )
-    for seed, ppl in enumerate((110.0, 111.0, 112.0)):
-        _record(
-            tmp_path,
-            "rnn",
-            "rnn",
-            ppl,
-            rng,
-            tag=f"s{seed}",
-            seed=seed,
-            model_config={**plateau, "cell": "rnn"},
-            extra={"final_lr": 5.0},
-        )
+
+    def seeds(model: str, ppls: tuple, final_lrs: tuple, **config) -> None:
+        for seed, (ppl, final) in enumerate(zip(ppls, final_lrs)):
+            settings = {"model_config": {**plateau, **config}, "extra": {"final_lr": final}}
+            _record(tmp_path, model, model, ppl, rng, tag=f"s{seed}", seed=seed, **settings)
+
+    seeds("lstm", (120.0, 121.0, 119.0), (20.0, 20.0, 5.0))
+    seeds("rnn", (110.0, 111.0, 112.0), (5.0, 5.0, 5.0), cell="rnn")
     runs = Runs.load(tmp_path)
     by_model = {g.first["model"]: g for g in runs.groups()}
     assert by_model["lstm"].incomplete and not by_model["lstm"].claims  # one seed never decayed
@@ -945,17 +929,8 @@ def test_a_plateau_schedule_that_never_lowered_its_rate_states_no_finding(tmp_pa
 def test_mfu_divides_by_the_machines_median_calibration(tmp_path):
     rng = np.random.default_rng(12)
     for tag, rate, mfu in (("a", 100.0, 0.9), ("b", 150.0, 0.6), ("c", 200.0, 0.45)):
-        _record(
-            tmp_path,
-            "lstm",
-            "lstm",
-            120.0,
-            rng,
-            tag=tag,
-            config_hash=tag,
-            mfu=mfu,
-            calibration={"matmul_gflops": rate},
-        )
+        fields = {"config_hash": tag, "mfu": mfu, "calibration": {"matmul_gflops": rate}}
+        _record(tmp_path, "lstm", "lstm", 120.0, rng, tag=tag, **fields)
     runs = Runs.load(tmp_path)
     # each achieved 90 GFLOP/s; against the median (150) each is 0.6, whatever its own figure
     assert [round(runs.mfu(r), 6) for r in runs.ok()] == [0.6, 0.6, 0.6]
