@@ -159,7 +159,14 @@ def _scaling_fits(runs: Runs, fits, points) -> list[str]:
                 f"- {c['corpus']}: `{c['model']}` and kn5: the fits do not meet within the "
                 f"measured sizes ({low:,.0f}-{high:,.0f} training tokens); by the fits "
                 f"`{c['model']}` is the {'better' if better else 'worse'} model across them, "
-                f"for this schedule{_overlap_at_ends(points, c['corpus'], c['model'])}."
+                f"for this schedule{_overlap_at_ends(points, c['corpus'], c['model'])}. Where "
+                "a point's plateau schedule never lowered its rate (the table's count), a "
+                "complete schedule would only lower its perplexity: "
+                + (
+                    "the direction stands as a bound, the exponent does not."
+                    if better
+                    else "the direction is not established, nor the exponent."
+                )
             )
         else:
             side = "beyond" if c["wins with more data"] else "below"
@@ -181,7 +188,7 @@ def _overlap_at_ends(points: pd.DataFrame, corpus: str, model: str) -> str:
         if size in kn5.index and seeds["test ppl"].min() <= kn5[size] <= seeds["test ppl"].max():
             said.append(
                 f"at {size:,.0f} tokens its seeds ({seeds['test ppl'].min():.2f}-"
-                f"{seeds['test ppl'].max():.2f}) hold kn5's {kn5[size]:.2f}"
+                f"{seeds['test ppl'].max():.2f}) bracket kn5's {kn5[size]:.2f}"
             )
     return f"; but {', and '.join(said)}: not told apart there" if said else ""
 
@@ -231,9 +238,10 @@ def _softmax(runs: Runs, figure_dir: Path, figure) -> list[str]:
         "Training tokens/s of complete runs by the corpus's vocabulary size (Brown with every "
         "word kept, about 46 k types, beside PTB's 10 k and WikiText-2's 33 k), kn5's "
         "estimation rate beside them. A neural model pays for every vocabulary word at every "
-        "token; a count model pays for the n-grams it sees. Each figure is one run's timing "
-        "(the median where a family has several complete runs), runs whose cores were shared "
-        "left out.",
+        "token; a count model pays for the n-grams it sees. Each figure is the median over a "
+        "family's complete runs at that vocabulary (a decay branch's speed is its trunk's; runs "
+        "whose cores were shared left out); runs of one config differ by up to about 15% here, "
+        "so a ratio moves by as much.",
         "",
         *frontier.softmax_reading(frame),
     ]
@@ -407,9 +415,10 @@ def render(
     lines += [
         "",
         "FLOPs count 2 per multiply-add, backward = 2 x forward; MFU divides the achieved rate "
-        "by the median of the matmul rates calibrated at the start of every run on the same "
-        "machine and device (in the run's precision): one run's own calibration moves with "
-        "what the host does, and would move its MFU with it.",
+        "by the median of the matmul rates calibrated at the start of every neural run on the "
+        "same machine and device (in the run's precision, by torch): one run's own calibration "
+        "moves with what the host does, and would move its MFU with it. A record without a "
+        "machine fingerprint (v1) keeps its own calibration.",
         "",
         cost.throughput_table(runs),
         "",

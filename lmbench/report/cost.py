@@ -39,7 +39,8 @@ def throughput_table(runs: Runs) -> str:
                 "eval tok/s": group.mean("eval_tokens_per_s"),
                 "GFLOPs/token (train)": run["flops_per_token"] / 1e9,
                 "achieved GFLOP/s": float((flops / seconds).mean()) / 1e9,
-                "matmul GFLOP/s (median on this machine)": runs.machine_peak(run),
+                "matmul GFLOP/s (median on this machine)": runs.machine_peak(run)
+                or (run.get("calibration") or {}).get("matmul_gflops"),
                 "MFU": _mean_mfu(runs, group.runs),
                 "budget": budget_label(run),
                 "cores shared": contention_note(group.runs) or "-",

@@ -316,22 +316,20 @@ def softmax_rows(runs: Runs) -> pd.DataFrame:
             continue
         # a branch's speed is its trunk's: the complete runs among a config's seeds count
         complete = [r for r in group.runs if not (r.get("extra") or {}).get("branch")]
-        clean = uncontended(complete)
-        if not clean:  # shared cores: its speed is not the model's
-            continue
-        rows.append(
+        rows += [  # shared cores: a run's speed is not the model's
             {
                 "corpus": run["corpus"],
                 "vocabulary": run["vocab_size"],
                 "family": run["model"],
                 "machine": machine_id(run),
-                "tokens/s": float(np.median([r["train_tokens_per_s"] for r in clean])),
+                "tokens/s": r["train_tokens_per_s"],
             }
-        )
+            for r in uncontended(complete)
+        ]
     if not rows:
         return pd.DataFrame()
     frame = pd.DataFrame(rows)
-    # one figure per machine and family and vocabulary: the median of several trunks
+    # one figure per machine and family and vocabulary: the median over its complete runs
     keys = ["machine", "family", "corpus", "vocabulary"]
     return frame.groupby(keys, sort=False, as_index=False)["tokens/s"].median()
 

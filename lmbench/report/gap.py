@@ -79,7 +79,13 @@ def gap_rows(runs: Runs) -> pd.DataFrame:
 def _range(values) -> str:
     """`min-max` of a config's timings, 2 significant figures ("-" for one or none)."""
     values = values[np.isfinite(values)]
-    return f"{values.min():.2g}-{values.max():.2g}" if values.size > 1 else "-"
+    return f"{_two_figures(values.min())}-{_two_figures(values.max())}" if values.size > 1 else "-"
+
+
+def _two_figures(value: float) -> str:
+    """2 significant figures without an exponent: 1,400, 2.1."""
+    rounded = float(f"{value:.2g}")
+    return f"{rounded:,.0f}" if rounded >= 10 else f"{rounded:g}"
 
 
 def _reached(group) -> list[float]:

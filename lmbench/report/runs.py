@@ -146,19 +146,20 @@ class Runs:
         return "mix of " + "; ".join(f"{p['model']} {budget_with_schedule(p)}" for p in parts)
 
     def machine_peak(self, run: dict) -> float | None:
-        """The median matmul rate (the run's precision's) calibrated at the start of every ok
-        run on its machine and device: one run's own calibration swings with what else the
-        host does (129-231 GFLOP/s on one 2-core fingerprint), so MFU divides by this."""
-        key = peak_key(run)
-        where = (machine_id(run), run.get("device"), key)
+        """The median matmul rate (the run's precision's, by the same library) calibrated at the
+        start of every ok run on its machine and device: one run's own calibration swings with
+        what else the host does (129-231 GFLOP/s on one 2-core fingerprint), so MFU divides by
+        this. None for a record without a machine fingerprint (its own calibration stands)."""
+        if machine_id(run) is None:  # a v1 record: no fingerprint to pool by
+            return None
+        where = calibrated_on(run)
         if self._peaks is None:
             self._peaks = {}
         if where not in self._peaks:
             rates = [
-                r["calibration"][key]
+                r["calibration"][where[2]]
                 for r in self.ok()
-                if (machine_id(r), r.get("device"), peak_key(r)) == where
-                and (r.get("calibration") or {}).get(key)
+                if calibrated_on(r) == where and (r.get("calibration") or {}).get(where[2])
             ]
             self._peaks[where] = float(np.median(rates)) if rates else None
         return self._peaks[where]
@@ -404,6 +405,13 @@ def budget_label(record: dict) -> str:
         size = record.get("vocab_size")
         parts.append(f"|V| = {size:,} ({settings})" if size else settings)
     return ", ".join(parts)
+
+
+def calibrated_on(record: dict) -> tuple:
+    """What makes two runs' calibrations one pool: machine, device, the matmul measured (fp32
+    or bf16) and its library (a count run times numpy's matmul, a neural run torch's)."""
+    backend = ((record.get("calibration") or {}).get("matmul_backend") or "").split(" ")[0]
+    return (machine_id(record), record.get("device"), peak_key(record), backend)
 
 
 def peak_key(record: dict) -> str:

@@ -98,7 +98,9 @@ def _query_costs(rows: pd.DataFrame) -> list[str]:
             continue
         base = kn5["query_us"].iloc[0]
         said = [
-            f"{r.model} {r.query_us:,.0f} µs ({times(r.query_us / base)})"
+            f"{r.model} {r.query_us:,.0f} µs ({times(r.query_us / base)}"
+            + (f"; its runs {r.query_range} µs" if r.query_range != "-" else "")
+            + ")"
             for r in others.itertuples()
         ]
         lines.append(
@@ -216,7 +218,7 @@ def _not_measured(runs: Runs, published: pd.DataFrame) -> list[str]:
             models, folders = skipped.setdefault(reason, (set(), set()))
             budget = budget_label(r)
             models.add(r["model"] if budget == "full data" else f"{r['model']} ({budget})")
-            folders.add(Path(r["source_file"]).parent.name if r.get("source_file") else "-")
+            folders.add(str(Path(r["source_file"]).parent) if r.get("source_file") else "-")
     for reason, (models, folders) in sorted(skipped.items()):
         lines.append(
             f"- {', '.join(sorted(models))}: {reason}, in the runs of "
@@ -255,7 +257,9 @@ def _beside_kenlm(kenlm: dict | None) -> str:
     return (
         f"{kenlm['ratio_ours_to_kenlm']:.1f}x KenLM's BaseScore on the same model (PTB kn5, "
         f"sentence mode: {kenlm['ours_us_per_query']:.2f} vs {kenlm['kenlm_base_score_us_per_query']:.2f} "
-        f"µs, {kenlm['env']['cpu']}, {kenlm['env']['time_utc'][:10]}; results/peers/, "
+        f"µs, {kenlm['env']['cpu']}, {kenlm['env']['time_utc'][:10]}, commit "
+        f"{(kenlm['env'].get('git_commit') or 'unknown')[:7]}; section 1's kn5 figures were "
+        "measured apart from it; results/peers/, "
         "`benchmarks/peer_kenlm.py --only queries`)"
     )
 
