@@ -321,8 +321,9 @@ def scaling(runs: Runs, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         yscale="log",
         title=f"test perplexity by training-set size (lines: fits, >= {MIN_FIT_POINTS} sizes)",
     )
-    sns.lineplot(
+    sns.lineplot(  # seed: the seeds' bootstrap band is drawn the same on every run
         frame,
+        seed=0,
         x="train tokens",
         y="train seconds",
         hue="model",
@@ -367,7 +368,7 @@ def smoothing(runs: Runs, path: Path) -> bool:
         return False
     frame = pd.DataFrame(rows)
     fig, ax = plt.subplots(figsize=(8, 5))
-    sns.lineplot(frame, x="order", y="test ppl", hue=METHOD, marker="o", ax=ax)
+    sns.lineplot(frame, x="order", y="test ppl", hue=METHOD, marker="o", ax=ax, seed=0)
     for r in runs.ok(SMOOTHING):
         if r["family"] == "baseline":
             ax.axhline(r["test_ppl"], color="grey", ls=":", lw=1)
@@ -383,7 +384,9 @@ def pruning(runs: Runs, path: Path) -> bool:
     if frame.empty or not (frame["series"] == "kn5 pruned").any():
         return False
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    sns.lineplot(frame, x="size MB", y="test ppl", hue="series", marker="o", sort=True, ax=ax)
+    sns.lineplot(
+        frame, x="size MB", y="test ppl", hue="series", marker="o", sort=True, ax=ax, seed=0
+    )
     for name, x, y in zip(frame["model"], frame["size MB"], frame["test ppl"]):
         ax.annotate(name, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
     ax.set(
@@ -415,11 +418,12 @@ def throughput(runs: Runs, path: Path) -> bool:
         return False
     frame = pd.DataFrame(rows).sort_values("train tokens/s")
     fig, axes = plt.subplots(1, 2, figsize=(14, 2 + 0.3 * frame["model"].nunique()))
-    sns.barplot(frame, y="model", x="train tokens/s", hue="device", ax=axes[0])
+    # seed: the error bars' bootstrap, so the figure is the same bytes on every run
+    sns.barplot(frame, y="model", x="train tokens/s", hue="device", ax=axes[0], seed=0)
     axes[0].set(xscale="log", title="training throughput (PTB)")
     neural = frame.dropna(subset=["MFU"])
     if not neural.empty:
-        sns.barplot(neural, y="model", x="MFU", hue="device", ax=axes[1])
+        sns.barplot(neural, y="model", x="MFU", hue="device", ax=axes[1], seed=0)
         axes[1].set(title="model FLOP utilisation (of the measured matmul peak)")
     _save(fig, path)
     return True
