@@ -19,7 +19,7 @@ from lmbench.models.registry import resolve
 from lmbench.records import RunRecord
 from lmbench.reference import hardware, parse_duration, published, reference_dir
 from lmbench.report import cost, gap, reproduction, schedules, tables
-from lmbench.report.figures import crossovers, power_law
+from lmbench.report.figures import crossovers, power_law, throughput
 from lmbench.report.runs import Runs, block_resamples, how_to_fill, ratio_interval, ratio_point
 from lmbench.suites import PERPLEXITY_VS_TIME, SECTIONS, SUITES, suites_feeding
 
@@ -56,7 +56,7 @@ def _record(folder, model, family, ppl, rng, suite="history", tag="", **fields):
         budget=fields.pop("budget", {"kind": "none", "limit": None, "ended_by": "data"}),
         train_seconds=fields.pop("train_seconds", 1.0),
         train_tokens=1000,
-        train_tokens_per_s=1000.0,
+        train_tokens_per_s=fields.pop("train_tokens_per_s", 1000.0),
         eval_tokens=tokens,
         latency_ms_per_token=(latency := fields.pop("latency", 0.01)),
         query_us=fields.pop("query_us", 1e3 * latency),
@@ -976,3 +976,15 @@ def test_the_width_rule_quotes_the_utilisation_table():
     for share in re.findall(r"(\d+\.\d%) at (?:width )?\d+", rule):
         assert share in fractions  # every figure in the prose is one of the table's
     assert rule.count("%") >= 4 and "faster" in rule
+
+
+def test_a_figure_with_error_bars_is_the_same_bytes_when_drawn_again(tmp_path):
+    """seaborn bootstraps its error bars; seeded, a regenerated report leaves the PNG as it was."""
+    rng = np.random.default_rng(14)
+    for seed, speed in enumerate(rng.uniform(500.0, 5_000.0, 12)):  # 3 seeds: always min-max
+        fields = {"seed": seed, "train_tokens_per_s": speed, "mfu": speed / 10_000}
+        _record(tmp_path, "lstm", "lstm", 120.0, rng, tag=f"s{seed}", **fields)
+    runs = Runs.load(tmp_path)
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    assert throughput(runs, first) and throughput(runs, second)
+    assert first.read_bytes() == second.read_bytes()
