@@ -28,6 +28,7 @@ from .runs import (
     Runs,
     how_to_fill,
     machine_label,
+    results_folder,
 )
 from .summary import newest_kenlm_queries, summary
 from .tracking import section as tracking_section
@@ -36,7 +37,7 @@ FIGURES = "figures"
 
 
 def _sources(runs: Runs) -> list[str]:
-    folders = sorted({str(Path(r["source_file"]).parent) for r in runs.records})
+    folders = sorted({results_folder(r) for r in runs.records})
     devices = sorted({r.get("device_name") or r.get("device") or "?" for r in runs.ok()})
     commits = sorted({_short_commit((r.get("env") or {}).get("git_commit")) for r in runs.records})
     machines = {machine_id(r): r.get("machine") for r in runs.ok()}

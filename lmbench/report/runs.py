@@ -407,6 +407,12 @@ def budget_label(record: dict) -> str:
     return ", ".join(parts)
 
 
+def results_folder(record: dict) -> str:
+    """The results folder a record was read from (`-`: a record not read from one)."""
+    source = record.get("source_file")
+    return str(Path(source).parent) if source else "-"
+
+
 def calibrated_on(record: dict) -> tuple:
     """What makes two runs' calibrations one pool: machine, device, the matmul measured (fp32
     or bf16) and its library (a count run times numpy's matmul, a neural run torch's)."""

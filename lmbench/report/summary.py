@@ -21,7 +21,7 @@ from .reproduction import (
     PUBLISHED_TO_OURS,
     our_match,
 )
-from .runs import MIN_SEEDS, Runs, budget_label, ratio_interval
+from .runs import MIN_SEEDS, Runs, budget_label, ratio_interval, results_folder
 
 
 def _gap_claims(rows: pd.DataFrame) -> list[str]:
@@ -218,7 +218,7 @@ def _not_measured(runs: Runs, published: pd.DataFrame) -> list[str]:
             models, folders = skipped.setdefault(reason, (set(), set()))
             budget = budget_label(r)
             models.add(r["model"] if budget == "full data" else f"{r['model']} ({budget})")
-            folders.add(str(Path(r["source_file"]).parent) if r.get("source_file") else "-")
+            folders.add(results_folder(r))
     for reason, (models, folders) in sorted(skipped.items()):
         lines.append(
             f"- {', '.join(sorted(models))}: {reason}, in the runs of "

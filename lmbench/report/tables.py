@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from ..records import COUNT_FAMILIES, is_full_data
@@ -14,6 +12,7 @@ from .runs import (
     Runs,
     budget_label,
     pruning_rows,
+    results_folder,
     smoothing_rows,
 )
 
@@ -45,7 +44,7 @@ def failures(runs: Runs) -> str:
     finished = {r["config_hash"] for r in runs.ok()}
     return "\n".join(
         f"- `{r.get('suite')}` `{r['corpus']}` `{r['model']}` ({r['mode']}, {r.get('device')}; "
-        f"{budget_label(r)}{_settings(r)}; {_folder(r)}): **{r['status']}**: "
+        f"{budget_label(r)}{_settings(r)}; {results_folder(r)}): **{r['status']}**: "
         f"{r.get('error')}{_last_point(r)}"
         + (
             " (superseded: a run of this config finished ok)"
@@ -60,11 +59,6 @@ def _settings(record: dict) -> str:
     """A count model's pruning, which tells two of its configs apart in the list."""
     prune = (record.get("model_config") or {}).get("prune")
     return f", prune {prune}" if prune else ""
-
-
-def _folder(record: dict) -> str:
-    source = record.get("source_file")
-    return str(Path(source).parent) if source else "-"
 
 
 def _last_point(record: dict) -> str:
